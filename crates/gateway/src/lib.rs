@@ -1,0 +1,1 @@
+//! The HTTP command gateway. Filled by the gateway issue.

@@ -1,0 +1,1 @@
+//! Read models as folds over the event log. Filled by the projections issue.
