@@ -386,11 +386,7 @@ pub fn evolve(mut state: ActionState, event: &Event) -> ActionState {
             action.rebaseline_count = e.rebaseline_count;
         }
         Event::ActionOwnerAssigned(e) => action.owner = e.owner.clone(),
-        Event::ProgressRecorded(e) => {
-            if e.rag.is_some() {
-                action.rag = e.rag;
-            }
-        }
+        Event::ProgressRecorded(e) if e.rag.is_some() => action.rag = e.rag,
         Event::EvidenceAttached(e) => {
             action.evidence.insert(
                 e.evidence_id,
