@@ -28,6 +28,7 @@ pub struct CommandMeta {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     streams: HashMap<Uuid, (StreamType, Vec<Event>)>,
+    last_effective: HashMap<Uuid, DateTime<Utc>>,
     log: Vec<Envelope>,
 }
 
@@ -64,7 +65,11 @@ impl MemoryStore {
                 return Err(wrong_kind(&command, target));
             }
         }
-        let effective_at = effective_time(meta.effective_at, meta.recorded_at)?;
+        let effective_at = effective_time(
+            meta.effective_at,
+            meta.recorded_at,
+            self.last_effective.get(&target.id).copied(),
+        )?;
         let state = self.state(target);
         let mut facts = Facts::default();
         for context in command.context() {
@@ -72,6 +77,9 @@ impl MemoryStore {
         }
         let events = decide(&command, &state, &facts)?;
         let command_id = next_id();
+        if !events.is_empty() {
+            self.last_effective.insert(target.id, effective_at);
+        }
         let (_, stream) = self
             .streams
             .entry(target.id)

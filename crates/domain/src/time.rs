@@ -93,15 +93,33 @@ pub fn end_of_day(date: NaiveDate) -> DateTime<Utc> {
 
 /// The effective time of a command: the one asked for, or the recorded time when none was given.
 ///
-/// Refused when it lies after `recorded_at`: the future cannot have happened yet.
+/// Refused when it lies after `recorded_at` (the future cannot have happened yet) or before
+/// `stream_last_effective`, the effective time of the target stream's latest event. One
+/// stream's history is told in order: a late entry may be backdated past other streams'
+/// events, but a correction of an earlier entry is a new event, never a rewrite of the order.
+/// This keeps each stream's effective order equal to its recorded order, so "as of" and
+/// "known at" replays of a stream agree with what its decider saw.
 pub fn effective_time(
     requested: Option<TimeInput>,
     recorded_at: DateTime<Utc>,
+    stream_last_effective: Option<DateTime<Utc>>,
 ) -> Result<DateTime<Utc>, DomainError> {
     let Some(requested) = requested else {
-        return Ok(recorded_at);
+        // Unless the clock went back, "now" is after the stream's last event anyway.
+        return Ok(stream_last_effective.map_or(recorded_at, |last| last.max(recorded_at)));
     };
     let effective = requested.start();
+    if let Some(last) = stream_last_effective {
+        if effective < last {
+            return Err(DomainError::rule(
+                "effective_at",
+                format!(
+                    "must not be earlier than the latest change already recorded for it ({}); record a correction as a new change",
+                    last.to_rfc3339()
+                ),
+            ));
+        }
+    }
     if effective > recorded_at {
         return Err(DomainError::rule(
             "effective_at",
@@ -155,7 +173,7 @@ mod tests {
     #[test]
     fn effective_time_defaults_to_recorded_time() {
         let now = at("2018-09-17T10:00:00Z");
-        assert_eq!(effective_time(None, now).unwrap(), now);
+        assert_eq!(effective_time(None, now, None).unwrap(), now);
     }
 
     #[test]
@@ -163,11 +181,20 @@ mod tests {
         let now = at("2018-09-17T10:00:00Z");
         let earlier = "2018-07-10".parse().ok();
         assert_eq!(
-            effective_time(earlier, now).unwrap(),
+            effective_time(earlier, now, None).unwrap(),
             at("2018-07-10T00:00:00Z")
         );
         let later = "2018-09-18".parse().ok();
-        let err = effective_time(later, now).unwrap_err();
+        let err = effective_time(later, now, None).unwrap_err();
         assert_eq!(err.field(), Some("effective_at"));
+    }
+
+    #[test]
+    fn a_stream_is_told_in_order() {
+        let now = at("2018-09-17T10:00:00Z");
+        let last = Some(at("2018-07-01T00:00:00Z"));
+        assert!(effective_time("2018-07-01".parse().ok(), now, last).is_ok());
+        let err = effective_time("2018-06-30".parse().ok(), now, last).unwrap_err();
+        assert!(err.to_string().contains("must not be earlier than the latest change"));
     }
 }

@@ -562,18 +562,32 @@ mod visit {
 mod envelope {
     use super::*;
 
+    fn milestone(title: &str) -> Value {
+        json!({"type": "record_milestone", "plan_id": PLAN, "kind": "review", "title": title, "occurred_on": "2018-07-17"})
+    }
+
     #[test]
     fn effective_time_may_be_backdated_but_not_in_the_future() {
-        let mut s = given([create_plan()]);
-        let milestone = json!({"type": "record_milestone", "plan_id": PLAN, "kind": "review",
-                               "title": "Partnership review", "occurred_on": "2018-07-17"});
+        let mut s = given([]);
+        s.when_at(create_plan(), "2017-09-01".parse().ok()).unwrap();
         assert!(s
-            .when_at(milestone.clone(), "2018-07-17".parse().ok())
+            .when_at(milestone("Partnership review"), "2018-07-17".parse().ok())
             .is_ok());
         assert_refused(
-            s.when_at(milestone, "2018-09-18".parse().ok()),
+            s.when_at(milestone("Too early"), "2018-09-18".parse().ok()),
             "effective_at",
             "must not be later than the time it is recorded",
+        );
+    }
+
+    #[test]
+    fn a_streams_history_is_told_in_order() {
+        let mut s = given([]);
+        s.when_at(create_plan(), "2018-07-01".parse().ok()).unwrap();
+        assert_refused(
+            s.when_at(milestone("Before the plan existed"), "2018-06-30".parse().ok()),
+            "effective_at",
+            "must not be earlier than the latest change",
         );
     }
 
