@@ -1,0 +1,442 @@
+//! [`Log`], the handle everything else goes through, and opening a data
+//! directory.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use uuid::Uuid;
+
+use crate::durable::Syncer;
+use crate::keys;
+use crate::lock::{self, DirLock};
+use crate::record::{self, Hash, GENESIS};
+use crate::shared::{Shared, StreamInfo};
+use crate::subscription::Subscription;
+use crate::writer::{self, Control, Msg, Reply, Writer};
+use crate::{
+    export, import, verify, AppendError, AppendOutcome, AppendRequest, Head, ImportError, LogError,
+    StoredEvent, Upcaster, VerifyReport,
+};
+
+/// How to open a [`Log`].
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Applied to every read except [`Log::read_all_as_stored`] and
+    /// [`Log::export`].
+    pub upcaster: Option<Arc<dyn Upcaster>>,
+    /// sled's page cache size.
+    pub cache_capacity_bytes: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            upcaster: None,
+            cache_capacity_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// The event log of one data directory. Cheap to clone; all clones share
+/// one writer thread. The directory stays locked until every clone, every
+/// [`Subscription`] and every iterator is dropped.
+#[derive(Debug, Clone)]
+pub struct Log {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shared: Arc<Shared>,
+    tx: Option<Sender<Msg>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after its current group;
+        // joining it means sled is closed when the last handle is gone
+        // (unless a subscription still holds it).
+        drop(self.tx.take());
+        if let Some(writer) = self.writer.take() {
+            if writer.join().is_err() {
+                tracing::error!("the event log writer thread panicked");
+            }
+        }
+    }
+}
+
+/// Where sled keeps its files inside the data directory.
+const SLED_DIR: &str = "sled";
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir` and starts its writer
+    /// thread. Fails with [`LogError::Locked`] if another process has `dir`
+    /// open.
+    pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log, LogError> {
+        let dir = lock::create_dir(dir.as_ref())?;
+        let lock = DirLock::acquire(&dir)?;
+        let sled_dir = dir.join(SLED_DIR);
+        let db = sled::Config::new()
+            .path(&sled_dir)
+            .cache_capacity(options.cache_capacity_bytes)
+            // The writer flushes every group; a background flusher would
+            // only add a second thread contending for sled's locks.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|source| LogError::Sled {
+                action: "opening",
+                dir: dir.clone(),
+                source,
+            })?;
+        let sled_err = |action| {
+            let dir = dir.clone();
+            move |source| LogError::Sled {
+                action,
+                dir,
+                source,
+            }
+        };
+
+        check_format(&db, &dir)?;
+        if db
+            .contains_key(keys::META_IMPORTING)
+            .map_err(sled_err("checking for an unfinished import"))?
+        {
+            tracing::warn!(dir = %dir.display(), "discarding an import that did not finish");
+            writer::wipe(&db).map_err(sled_err("discarding an unfinished import"))?;
+        }
+        db.flush().map_err(sled_err("flushing"))?;
+        let syncer = Syncer::new(&dir, &sled_dir)?;
+
+        let mut problems = Vec::new();
+        let head = load_head(&db, &dir, &mut problems)?;
+        let streams = load_streams(&db, &dir, &mut problems)?;
+        let failed = (!problems.is_empty()).then(|| {
+            let reason = format!("{}; run verify", problems.join("; "));
+            tracing::error!(dir = %dir.display(), %reason, "the event log is damaged and will not accept appends");
+            reason
+        });
+
+        let shared = Arc::new(Shared::new(
+            dir.clone(),
+            db,
+            head,
+            streams,
+            options.upcaster,
+            lock,
+        ));
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer::new(shared.clone(), syncer, head, failed);
+        let handle = std::thread::Builder::new()
+            .name("stocktake-log-writer".to_owned())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| LogError::io("could not start the writer thread for", &dir, e))?;
+        Ok(Log {
+            inner: Arc::new(Inner {
+                shared,
+                tx: Some(tx),
+                writer: Some(handle),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), LogError> {
+        let tx = self.inner.tx.as_ref().ok_or(LogError::Closed)?;
+        tx.send(msg).map_err(|_| LogError::Closed)
+    }
+
+    /// Appends one command's events atomically, durably, once.
+    ///
+    /// Returns when the events are on stable storage. Dropping the future
+    /// does not cancel the append; retry with the same `command_id` to learn
+    /// its outcome.
+    pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Msg::Append(request, Reply::Async(tx)))?;
+        rx.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// [`Log::append`] for code without an async runtime. Blocks the
+    /// calling thread until the append is durable.
+    pub fn append_blocking(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(Msg::Append(request, Reply::Blocking(tx)))?;
+        rx.recv().map_err(|_| LogError::Closed)?
+    }
+
+    /// The outcome of an acknowledged command, with `duplicate: true`, or
+    /// `None` if the command id is unknown.
+    pub fn command(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, LogError> {
+        let shared = self.shared();
+        match shared.command_entry(command_id)? {
+            Some(entry) if entry.last_seq() <= shared.last_seq() => {
+                Ok(Some(shared.outcome_of(&entry)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A stream's version: the number of its events, 0 if it has none.
+    pub fn stream_version(&self, stream_id: Uuid) -> Result<u64, LogError> {
+        Ok(self.shared().stream(&stream_id).map_or(0, |s| s.version))
+    }
+
+    /// A stream's type, `None` if it has no events.
+    pub fn stream_type(&self, stream_id: Uuid) -> Result<Option<String>, LogError> {
+        Ok(self
+            .shared()
+            .stream(&stream_id)
+            .map(|s| s.stream_type.to_string()))
+    }
+
+    /// A stream's events with `stream_version >= from_version`, upcast.
+    pub fn read_stream(
+        &self,
+        stream_id: Uuid,
+        from_version: u64,
+    ) -> Result<Vec<StoredEvent>, LogError> {
+        self.shared().read_stream(stream_id, from_version)
+    }
+
+    /// Up to `limit` events with `seq > after_seq`, upcast.
+    pub fn read_all(&self, after_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
+        self.shared().read_all(after_seq, limit, true)
+    }
+
+    /// Up to `limit` events with `seq > after_seq`, exactly as stored (for
+    /// audit, export and the HTTP event feed).
+    pub fn read_all_as_stored(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, LogError> {
+        self.shared().read_all(after_seq, limit, false)
+    }
+
+    /// One event exactly as stored, `None` if `seq` is not (yet) in the log.
+    pub fn event(&self, seq: u64) -> Result<Option<StoredEvent>, LogError> {
+        if seq == 0 || seq > self.shared().last_seq() {
+            return Ok(None);
+        }
+        self.shared().event_as_stored(seq)
+    }
+
+    /// Every event with `seq > after_seq`, upcast, read page by page (for
+    /// rebuilding projections). Follows appends made while iterating; ends
+    /// at the head it finds when it runs out, and after the first error.
+    pub fn iter_all(
+        &self,
+        after_seq: u64,
+    ) -> impl Iterator<Item = Result<StoredEvent, LogError>> + '_ {
+        Pages {
+            shared: self.shared(),
+            after: after_seq,
+            page: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    /// The last durable seq and the chain hash after it. An empty log has
+    /// `last_seq` 0 and [`GENESIS_HASH`](crate::GENESIS_HASH).
+    pub fn head(&self) -> Head {
+        self.shared().head()
+    }
+
+    /// A live feed of upcast events with `seq > after_seq`.
+    pub fn subscribe(&self, after_seq: u64) -> Subscription {
+        Subscription::new(self.inner.shared.clone(), after_seq, true)
+    }
+
+    /// A live feed of events exactly as stored, for the HTTP event stream.
+    pub fn subscribe_as_stored(&self, after_seq: u64) -> Subscription {
+        Subscription::new(self.inner.shared.clone(), after_seq, false)
+    }
+
+    /// Walks the whole chain; `progress` gets each seq checked. Damage is
+    /// reported in the [`VerifyReport`], not as an error.
+    pub fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, LogError> {
+        verify::verify(self.shared(), progress)
+    }
+
+    /// Writes the whole log as JSON Lines; `progress` gets each seq written.
+    /// Returns the head the export ends at.
+    pub fn export(
+        &self,
+        out: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Head, LogError> {
+        export::export(self.shared(), out, progress)
+    }
+
+    /// Loads an export file into this log, which must be empty. The file is
+    /// checked line by line; if any line is refused, nothing is kept.
+    /// Appends made meanwhile fail with [`LogError::ImportInProgress`].
+    pub fn import(
+        &self,
+        input: &mut dyn BufRead,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Head, ImportError> {
+        let tx = self.inner.tx.as_ref().ok_or(LogError::Closed)?;
+        import::import(tx, input, progress)
+    }
+
+    /// Bytes sled uses on disk.
+    pub fn size_on_disk(&self) -> Result<u64, LogError> {
+        self.shared()
+            .db
+            .size_on_disk()
+            .map_err(self.shared().sled_error("measuring its size"))
+    }
+
+    /// Makes everything durable. Appends are durable when acknowledged
+    /// already; this is for graceful shutdown.
+    pub fn flush(&self) -> Result<(), LogError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(Msg::Control(Control::Flush(tx)))?;
+        rx.recv().map_err(|_| LogError::Closed)?
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared().dir
+    }
+}
+
+struct Pages<'a> {
+    shared: &'a Shared,
+    after: u64,
+    page: std::vec::IntoIter<StoredEvent>,
+    done: bool,
+}
+
+impl Iterator for Pages<'_> {
+    type Item = Result<StoredEvent, LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(event) = self.page.next() {
+            self.after = event.seq;
+            return Some(Ok(event));
+        }
+        if self.done {
+            return None;
+        }
+        match self.shared.read_all(self.after, 1024, true) {
+            Ok(page) if page.is_empty() => {
+                self.done = true;
+                None
+            }
+            Ok(page) => {
+                self.page = page.into_iter();
+                self.next()
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn check_format(db: &sled::Db, dir: &PathBuf) -> Result<(), LogError> {
+    let sled_err = |source| LogError::Sled {
+        action: "reading its format",
+        dir: dir.clone(),
+        source,
+    };
+    match db.get(keys::META_FORMAT).map_err(sled_err)? {
+        Some(v) if &*v == keys::FORMAT_VALUE => Ok(()),
+        Some(v) => Err(LogError::Format {
+            dir: dir.clone(),
+            reason: format!(
+                "holds an event log of format {:?}, which this build cannot read",
+                String::from_utf8_lossy(&v)
+            ),
+        }),
+        None if db.is_empty() => {
+            db.insert(keys::META_FORMAT, keys::FORMAT_VALUE)
+                .map_err(sled_err)?;
+            Ok(())
+        }
+        None => Err(LogError::Format {
+            dir: dir.clone(),
+            reason: "holds a sled database that is not a Stocktake event log".to_owned(),
+        }),
+    }
+}
+
+fn load_head(
+    db: &sled::Db,
+    dir: &Path,
+    problems: &mut Vec<String>,
+) -> Result<(u64, Hash), LogError> {
+    let last = db
+        .range(keys::event(0)..=keys::event(u64::MAX))
+        .next_back()
+        .transpose()
+        .map_err(|source| LogError::Sled {
+            action: "finding the last event",
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+    let Some((key, value)) = last else {
+        return Ok((0, GENESIS));
+    };
+    let seq = keys::event_seq(&key).unwrap_or(0);
+    match record::Record::decode(&value) {
+        Ok(r) if r.seq == seq => Ok((seq, r.hash)),
+        Ok(r) => {
+            problems.push(format!(
+                "the last stored event {seq} claims to be event {}",
+                r.seq
+            ));
+            Ok((seq, GENESIS))
+        }
+        Err(reason) => {
+            problems.push(format!(
+                "the last stored event {seq} is unreadable: {reason}"
+            ));
+            Ok((seq, GENESIS))
+        }
+    }
+}
+
+fn load_streams(
+    db: &sled::Db,
+    dir: &Path,
+    problems: &mut Vec<String>,
+) -> Result<HashMap<Uuid, StreamInfo>, LogError> {
+    let mut streams = HashMap::new();
+    for item in db.scan_prefix([keys::STREAM_META]) {
+        let (key, value) = item.map_err(|source| LogError::Sled {
+            action: "loading streams",
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let id = Uuid::from_slice(&key[1..]).ok();
+        match (id, keys::parse_stream_meta(&value)) {
+            (Some(id), Some((version, stream_type))) => {
+                streams.insert(
+                    id,
+                    StreamInfo {
+                        stream_type: Arc::from(stream_type),
+                        version,
+                    },
+                );
+            }
+            _ => problems.push(format!(
+                "the stream entry {} is malformed",
+                hex::encode(&key)
+            )),
+        }
+    }
+    Ok(streams)
+}
