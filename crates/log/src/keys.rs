@@ -7,7 +7,7 @@
 //! | `S`    | stream id, version (u64 BE)  | seq (u64 BE)                            |
 //! | `T`    | stream id                    | version (u64 BE), stream type (UTF-8)   |
 //! | `C`    | command id                   | digest(32) stream id(16) first seq(8) count(4) |
-//! | `M`    | name                         | log metadata (format, import marker)    |
+//! | `M`    | name                         | log metadata (format, head, import marker) |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so range
 //! scans walk events by seq and a stream by version.
@@ -22,6 +22,10 @@ pub(crate) const COMMAND: u8 = b'C';
 /// Written once when the log is created.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const FORMAT_VALUE: &[u8] = b"stocktake-log/1";
+/// The head (seq, hash) as of the last group, written in the same batch as
+/// the group's events. Lets open and verify notice events missing from the
+/// end of the chain, which the chain itself cannot show.
+pub(crate) const META_HEAD: &[u8] = b"Mhead";
 /// Present while an import is half-written; its presence at open means the
 /// import never finished and everything must go.
 pub(crate) const META_IMPORTING: &[u8] = b"Mimporting";
@@ -61,6 +65,20 @@ pub(crate) fn command(command_id: Uuid) -> [u8; 17] {
     k[0] = COMMAND;
     k[1..].copy_from_slice(command_id.as_bytes());
     k
+}
+
+pub(crate) fn head_value(seq: u64, hash: &[u8; 32]) -> [u8; 40] {
+    let mut v = [0u8; 40];
+    v[..8].copy_from_slice(&seq.to_be_bytes());
+    v[8..].copy_from_slice(hash);
+    v
+}
+
+pub(crate) fn parse_head(v: &[u8]) -> Option<(u64, [u8; 32])> {
+    if v.len() != 40 {
+        return None;
+    }
+    Some((parse_u64(&v[..8])?, v[8..].try_into().ok()?))
 }
 
 pub(crate) fn u64_value(v: u64) -> [u8; 8] {

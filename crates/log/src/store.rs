@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -346,16 +346,16 @@ impl Iterator for Pages<'_> {
     }
 }
 
-fn check_format(db: &sled::Db, dir: &PathBuf) -> Result<(), LogError> {
+fn check_format(db: &sled::Db, dir: &Path) -> Result<(), LogError> {
     let sled_err = |source| LogError::Sled {
         action: "reading its format",
-        dir: dir.clone(),
+        dir: dir.to_path_buf(),
         source,
     };
     match db.get(keys::META_FORMAT).map_err(sled_err)? {
         Some(v) if &*v == keys::FORMAT_VALUE => Ok(()),
         Some(v) => Err(LogError::Format {
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             reason: format!(
                 "holds an event log of format {:?}, which this build cannot read",
                 String::from_utf8_lossy(&v)
@@ -367,46 +367,77 @@ fn check_format(db: &sled::Db, dir: &PathBuf) -> Result<(), LogError> {
             Ok(())
         }
         None => Err(LogError::Format {
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             reason: "holds a sled database that is not a Stocktake event log".to_owned(),
         }),
     }
 }
 
+/// The head to publish: the last stored event, cross-checked against the
+/// head record. On disagreement the further one wins (so verify walks to
+/// it and names what is missing) and the writer refuses appends.
 fn load_head(
     db: &sled::Db,
     dir: &Path,
     problems: &mut Vec<String>,
 ) -> Result<(u64, Hash), LogError> {
+    let sled_err = |action| {
+        let dir = dir.to_path_buf();
+        move |source| LogError::Sled {
+            action,
+            dir,
+            source,
+        }
+    };
     let last = db
         .range(keys::event(0)..=keys::event(u64::MAX))
         .next_back()
         .transpose()
-        .map_err(|source| LogError::Sled {
-            action: "finding the last event",
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-    let Some((key, value)) = last else {
-        return Ok((0, GENESIS));
+        .map_err(sled_err("finding the last event"))?;
+    let from_events = match last {
+        None => (0, GENESIS),
+        Some((key, value)) => {
+            let seq = keys::event_seq(&key).unwrap_or(0);
+            match record::Record::decode(&value) {
+                Ok(r) if r.seq == seq => (seq, r.hash),
+                Ok(r) => {
+                    problems.push(format!(
+                        "the last stored event {seq} claims to be event {}",
+                        r.seq
+                    ));
+                    (seq, GENESIS)
+                }
+                Err(reason) => {
+                    problems.push(format!(
+                        "the last stored event {seq} is unreadable: {reason}"
+                    ));
+                    (seq, GENESIS)
+                }
+            }
+        }
     };
-    let seq = keys::event_seq(&key).unwrap_or(0);
-    match record::Record::decode(&value) {
-        Ok(r) if r.seq == seq => Ok((seq, r.hash)),
-        Ok(r) => {
-            problems.push(format!(
-                "the last stored event {seq} claims to be event {}",
-                r.seq
-            ));
-            Ok((seq, GENESIS))
-        }
-        Err(reason) => {
-            problems.push(format!(
-                "the last stored event {seq} is unreadable: {reason}"
-            ));
-            Ok((seq, GENESIS))
-        }
+    let recorded = db
+        .get(keys::META_HEAD)
+        .map_err(sled_err("reading the head record"))?;
+    let recorded = match recorded {
+        None => (0, GENESIS),
+        Some(v) => keys::parse_head(&v).unwrap_or_else(|| {
+            problems.push("the head record is malformed".to_owned());
+            (0, GENESIS)
+        }),
+    };
+    if recorded == from_events || !problems.is_empty() {
+        return Ok(from_events);
     }
+    problems.push(format!(
+        "the head record says the log ends at event {}, but the last stored event is {}",
+        recorded.0, from_events.0
+    ));
+    Ok(if recorded.0 > from_events.0 {
+        recorded
+    } else {
+        from_events
+    })
 }
 
 fn load_streams(

@@ -229,6 +229,10 @@ impl Writer {
         }
 
         if group.last_seq > self.last_seq {
+            group.batch.insert(
+                keys::META_HEAD,
+                keys::head_value(group.last_seq, &group.last_hash).to_vec(),
+            );
             let written = self
                 .shared
                 .db
@@ -386,6 +390,9 @@ impl Writer {
     ) -> Result<(), LogError> {
         let mut batch = sled::Batch::default();
         batch.remove(keys::META_IMPORTING);
+        if last_seq > 0 {
+            batch.insert(keys::META_HEAD, keys::head_value(last_seq, &hash).to_vec());
+        }
         self.shared
             .db
             .apply_batch(batch)

@@ -1,0 +1,178 @@
+//! Damage done behind the log's back, by opening its sled tree directly
+//! (keys: `E` + seq as u64 big-endian → record).
+
+use std::path::Path;
+
+use stocktake_log::{ExpectedVersion, LogError};
+use uuid::Uuid;
+
+use crate::support::{open, request_n};
+
+fn event_key(seq: u64) -> Vec<u8> {
+    let mut k = vec![b'E'];
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn with_sled(dir: &Path, f: impl FnOnce(&sled::Db)) {
+    let db = sled::open(dir.join("sled")).unwrap();
+    f(&db);
+    db.flush().unwrap();
+}
+
+/// Ten events in four streams.
+fn ten_events(dir: &Path) {
+    let log = open(dir);
+    let streams: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    for i in 0..5 {
+        log.append_blocking(request_n(streams[i % 4], ExpectedVersion::Any, 2))
+            .unwrap();
+    }
+}
+
+fn first_bad_seq(dir: &Path) -> Option<u64> {
+    let log = open(dir);
+    let report = log.verify(&mut |_| {}).unwrap();
+    assert_eq!(report.ok, report.first_bad_seq.is_none());
+    assert_eq!(report.ok, report.problem.is_none());
+    report.first_bad_seq
+}
+
+#[test]
+fn a_single_changed_byte_anywhere_in_an_event_is_reported_at_that_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    ten_events(dir.path());
+    assert_eq!(first_bad_seq(dir.path()), None);
+
+    let original = sled::open(dir.path().join("sled"))
+        .unwrap()
+        .get(event_key(5))
+        .unwrap()
+        .unwrap()
+        .to_vec();
+    // format, prev_hash, seq, stream id, version, stream type, event type,
+    // payload, event id, timestamps, command id, actor, hash.
+    let positions = [
+        0,
+        1,
+        40,
+        45,
+        60,
+        70,
+        80,
+        100,
+        130,
+        original.len() / 2,
+        original.len() - 50,
+        original.len() - 40,
+        original.len() - 1,
+    ];
+    for pos in positions {
+        let mut damaged = original.clone();
+        damaged[pos] ^= 0x20;
+        with_sled(dir.path(), |db| {
+            db.insert(event_key(5), damaged).unwrap();
+        });
+        assert_eq!(
+            first_bad_seq(dir.path()),
+            Some(5),
+            "byte {pos} of {}",
+            original.len()
+        );
+        with_sled(dir.path(), |db| {
+            db.insert(event_key(5), original.clone()).unwrap();
+        });
+    }
+    assert_eq!(first_bad_seq(dir.path()), None);
+}
+
+#[test]
+fn a_removed_event_is_reported_at_its_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    ten_events(dir.path());
+    with_sled(dir.path(), |db| {
+        db.remove(event_key(4)).unwrap();
+    });
+    let log = open(dir.path());
+    let report = log.verify(&mut |_| {}).unwrap();
+    assert_eq!(report.first_bad_seq, Some(4));
+    assert_eq!(report.events, 3);
+    assert!(report.problem.unwrap().contains("missing"));
+}
+
+#[test]
+fn a_removed_last_event_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    ten_events(dir.path());
+    with_sled(dir.path(), |db| {
+        db.remove(event_key(10)).unwrap();
+        db.remove(event_key(9)).unwrap();
+    });
+    let log = open(dir.path());
+    assert_eq!(log.head().last_seq, 10);
+    let report = log.verify(&mut |_| {}).unwrap();
+    assert_eq!(report.first_bad_seq, Some(9), "{report:?}");
+    let refused = log.append_blocking(request_n(Uuid::new_v4(), ExpectedVersion::Any, 1));
+    assert!(matches!(
+        refused,
+        Err(stocktake_log::AppendError::Storage(
+            LogError::WriterFailed { .. }
+        ))
+    ));
+}
+
+#[test]
+fn two_swapped_events_are_reported_at_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    ten_events(dir.path());
+    with_sled(dir.path(), |db| {
+        let three = db.get(event_key(3)).unwrap().unwrap();
+        let seven = db.get(event_key(7)).unwrap().unwrap();
+        db.insert(event_key(3), seven).unwrap();
+        db.insert(event_key(7), three).unwrap();
+    });
+    let log = open(dir.path());
+    let report = log.verify(&mut |_| {}).unwrap();
+    assert_eq!(report.first_bad_seq, Some(3));
+    assert!(report.problem.unwrap().contains("claims to be event 7"));
+}
+
+#[test]
+fn a_damaged_record_is_an_error_on_read_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    ten_events(dir.path());
+    with_sled(dir.path(), |db| {
+        db.insert(event_key(6), &b"\x01short"[..]).unwrap();
+    });
+    let log = open(dir.path());
+    match log.read_all(0, 100) {
+        Err(LogError::Corrupt { seq, .. }) => assert_eq!(seq, 6),
+        other => panic!("expected corruption at 6, got {other:?}"),
+    }
+    assert_eq!(log.read_all(0, 5).unwrap().len(), 5);
+    let mut checked = Vec::new();
+    let report = log.verify(&mut |seq| checked.push(seq)).unwrap();
+    assert_eq!(report.first_bad_seq, Some(6));
+    assert_eq!(checked, [1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn a_damaged_last_event_stops_appends_but_not_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    ten_events(dir.path());
+    with_sled(dir.path(), |db| {
+        db.insert(event_key(10), &b"garbage"[..]).unwrap();
+    });
+    let log = open(dir.path());
+    let refused = log.append_blocking(request_n(Uuid::new_v4(), ExpectedVersion::Any, 1));
+    assert!(
+        matches!(
+            refused,
+            Err(stocktake_log::AppendError::Storage(
+                LogError::WriterFailed { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(log.verify(&mut |_| {}).unwrap().first_bad_seq, Some(10));
+}

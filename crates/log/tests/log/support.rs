@@ -1,0 +1,63 @@
+//! Builders shared by the integration tests.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use stocktake_log::{AppendRequest, ExpectedVersion, Log, LogOptions, NewEvent, StreamRef};
+use uuid::Uuid;
+
+pub fn open(dir: &Path) -> Log {
+    Log::open(dir, LogOptions::default()).expect("open the log")
+}
+
+pub fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
+}
+
+pub fn event(event_type: &str, data: &str) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: event_type.to_owned(),
+        schema_version: 1,
+        recorded_at: at(0),
+        effective_at: at(0),
+        actor: "director@council.example".to_owned(),
+        correlation_id: Uuid::new_v4(),
+        data: RawValue::from_string(data.to_owned()).unwrap(),
+    }
+}
+
+pub fn request(stream_id: Uuid, expected: ExpectedVersion, events: Vec<NewEvent>) -> AppendRequest {
+    AppendRequest {
+        stream: StreamRef {
+            stream_type: "action".to_owned(),
+            stream_id,
+        },
+        expected_version: expected,
+        events,
+        command_id: Uuid::new_v4(),
+        request_digest: *blake3::hash(stream_id.as_bytes()).as_bytes(),
+    }
+}
+
+/// A request of `n` events of ~100-byte payloads.
+pub fn request_n(stream_id: Uuid, expected: ExpectedVersion, n: usize) -> AppendRequest {
+    let events = (0..n)
+        .map(|i| {
+            event(
+                "ActionStatusChanged",
+                &format!(r#"{{"status":"in_progress","note":"step {i}","rag":"amber"}}"#),
+            )
+        })
+        .collect();
+    request(stream_id, expected, events)
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
