@@ -1,1 +1,27 @@
-//! Read models as folds over the event log. Filled by the projections issue.
+//! Stocktake's read models: folds over the event log that answer the questions users ask.
+//!
+//! Nothing here is the truth: the log is. A [`ReadModel`] is a pure fold of envelopes
+//! ([`ReadModel::apply`]) that can be thrown away and rebuilt from sequence 0 at any time.
+//! Each stream keeps a [`Timeline`] of its events with periodic snapshots, so every view can be
+//! asked for its state [`At`] an effective time (`as_of`: what was true then) and a recorded
+//! time (`known_at`: what Stocktake knew then) without replaying the log.
+//!
+//! The views (in [`views`]) are pure functions of the model and a moment: the plan overview,
+//! an action's detail and audit trail, changes between two times, drift and delay, measures,
+//! visit follow-up and the activity feed. The [`runner`] is the imperative shell that feeds
+//! the model from the log's subscription and keeps checkpoints.
+
+pub mod at;
+pub mod checkpoint;
+pub mod decode;
+pub mod model;
+pub mod runner;
+pub mod timeline;
+pub mod views;
+
+pub use at::At;
+pub use decode::{envelope, DecodeFailure, DomainUpcaster};
+pub use model::ReadModel;
+pub use runner::{ProjectionError, Projector};
+pub use timeline::Timeline;
+pub use views::NotFound;

@@ -1,0 +1,219 @@
+//! The imperative shell of the projections: builds the read model from the log (or a
+//! checkpoint), follows the log's live subscription, and tells waiters how far it has got.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use stocktake_log::{Log, LogError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::checkpoint::{self, CheckpointError};
+use crate::decode::{envelope, DecodeFailure};
+use crate::model::ReadModel;
+
+/// Write a checkpoint after this many events have been folded since the last one.
+const CHECKPOINT_EVERY: u64 = 50_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Decode(#[from] DecodeFailure),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// How the read model was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartedFrom {
+    /// From a checkpoint, then the events after it.
+    Checkpoint { checkpoint_seq: u64 },
+    /// From the beginning of the log.
+    Rebuild,
+}
+
+/// The live read model, shared between the follower task and the queries.
+#[derive(Debug, Clone)]
+pub struct Projector {
+    model: Arc<RwLock<ReadModel>>,
+    applied: watch::Sender<u64>,
+    checkpoint_dir: Option<PathBuf>,
+    started_from: StartedFrom,
+}
+
+/// Folds every event after the model's last sequence into it, reporting progress.
+fn catch_up(
+    log: &Log,
+    model: &mut ReadModel,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), ProjectionError> {
+    let total = log.head().last_seq;
+    for stored in log.iter_all(model.last_seq()) {
+        let stored = stored?;
+        model.apply(envelope(&stored)?);
+        if stored.seq % 4096 == 0 {
+            progress(stored.seq, total);
+        }
+    }
+    progress(model.last_seq(), total.max(model.last_seq()));
+    Ok(())
+}
+
+/// Rebuilds the read model from sequence 0. `progress(done, total)` is told along the way.
+pub fn rebuild(
+    log: &Log,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ReadModel, ProjectionError> {
+    let mut model = ReadModel::default();
+    catch_up(log, &mut model, progress)?;
+    Ok(model)
+}
+
+fn checkpoint_matches_log(log: &Log, loaded: &checkpoint::Loaded) -> Result<bool, LogError> {
+    let seq = loaded.model.last_seq();
+    if seq == 0 {
+        return Ok(true);
+    }
+    Ok(log.event(seq)?.is_some_and(|e| e.hash == loaded.last_hash))
+}
+
+impl Projector {
+    /// Builds the read model up to the log's head: from a checkpoint in `checkpoint_dir` when
+    /// it is of this build and matches the log, else by a full rebuild.
+    pub fn start(
+        log: &Log,
+        checkpoint_dir: Option<&Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Projector, ProjectionError> {
+        let loaded = match checkpoint_dir {
+            Some(dir) => match checkpoint::load(dir) {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ignoring the projection checkpoint; rebuilding");
+                    None
+                }
+            },
+            None => None,
+        };
+        let (mut model, started_from) = match loaded {
+            Some(loaded) if checkpoint_matches_log(log, &loaded)? => {
+                let checkpoint_seq = loaded.model.last_seq();
+                (loaded.model, StartedFrom::Checkpoint { checkpoint_seq })
+            }
+            Some(_) => {
+                tracing::warn!("the projection checkpoint does not match the log; rebuilding");
+                (ReadModel::default(), StartedFrom::Rebuild)
+            }
+            None => (ReadModel::default(), StartedFrom::Rebuild),
+        };
+        catch_up(log, &mut model, progress)?;
+        let (applied, _) = watch::channel(model.last_seq());
+        Ok(Projector {
+            model: Arc::new(RwLock::new(model)),
+            applied,
+            checkpoint_dir: checkpoint_dir.map(Path::to_owned),
+            started_from,
+        })
+    }
+
+    pub fn started_from(&self) -> StartedFrom {
+        self.started_from
+    }
+
+    /// Follows the log from where the model is, until the log's subscription ends.
+    pub fn follow(&self, log: Log) -> JoinHandle<()> {
+        let projector = self.clone();
+        tokio::spawn(async move {
+            let mut subscription = log.subscribe(projector.last_seq());
+            let mut since_checkpoint = 0u64;
+            loop {
+                let stored = match subscription.next().await {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the projections stopped following the log");
+                        return;
+                    }
+                };
+                match envelope(&stored) {
+                    Ok(envelope) => projector.write().apply(envelope),
+                    Err(e) => {
+                        // The log is the truth; a build that cannot read an event must say so
+                        // loudly rather than serve a picture that silently leaves it out.
+                        tracing::error!(error = %e, "the projections cannot read an event; stopping");
+                        return;
+                    }
+                }
+                projector.applied.send_replace(stored.seq);
+                since_checkpoint += 1;
+                if since_checkpoint >= CHECKPOINT_EVERY {
+                    since_checkpoint = 0;
+                    let projector = projector.clone();
+                    let hash = stored.hash.clone();
+                    tokio::task::spawn_blocking(move || projector.save_checkpoint_with(&hash));
+                }
+            }
+        })
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ReadModel> {
+        self.model
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The read model, for queries. Hold it briefly: the follower waits while it is held.
+    pub fn read(&self) -> RwLockReadGuard<'_, ReadModel> {
+        self.model
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the model has folded `seq`, so a client reads its own writes.
+    pub async fn wait_for(&self, seq: u64) {
+        let mut receiver = self.applied.subscribe();
+        // The sender lives as long as this projector, so the wait ends only when reached.
+        let _ = receiver.wait_for(|&applied| applied >= seq).await;
+    }
+
+    /// Replaces the model with one rebuilt from the log.
+    pub fn rebuild_now(
+        &self,
+        log: &Log,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), ProjectionError> {
+        let model = rebuild(log, progress)?;
+        let seq = model.last_seq();
+        *self.write() = model;
+        self.applied.send_replace(seq);
+        Ok(())
+    }
+
+    fn save_checkpoint_with(&self, last_hash: &str) {
+        let Some(dir) = &self.checkpoint_dir else {
+            return;
+        };
+        if let Err(e) = checkpoint::save(dir, &self.read(), last_hash) {
+            tracing::warn!(error = %e, "could not save the projection checkpoint");
+        }
+    }
+
+    /// Saves a checkpoint of the model as it is (at graceful shutdown).
+    pub fn save_checkpoint(&self, log: &Log) -> Result<(), ProjectionError> {
+        let Some(dir) = &self.checkpoint_dir else {
+            return Ok(());
+        };
+        let model = self.read();
+        let hash = match model.last_seq() {
+            0 => stocktake_log::GENESIS_HASH.to_owned(),
+            seq => log.event(seq)?.map(|e| e.hash).unwrap_or_default(),
+        };
+        checkpoint::save(dir, &model, &hash)?;
+        Ok(())
+    }
+}

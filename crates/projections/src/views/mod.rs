@@ -1,0 +1,149 @@
+//! The read models users ask for, each a pure function of the [`ReadModel`] and a moment.
+
+pub mod action;
+pub mod changes;
+pub mod describe;
+pub mod drift;
+pub mod measure;
+pub mod overview;
+pub mod visit;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use stocktake_domain::aggregates::{Action, Measure, Plan, Visit};
+use stocktake_domain::{AggregateState, EntityKind, StreamRef};
+use uuid::Uuid;
+
+use crate::at::At;
+use crate::model::ReadModel;
+use crate::timeline::Folded;
+
+/// A question about something that did not exist at the moment asked about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no {kind} with id {id}{}", if *.at_moment { " at that moment" } else { "" })]
+pub struct NotFound {
+    pub kind: EntityKind,
+    pub id: Uuid,
+    /// The item exists now but not at the moment asked about.
+    pub at_moment: bool,
+}
+
+fn not_found(model: &ReadModel, stream: StreamRef, kind: EntityKind) -> NotFound {
+    NotFound {
+        kind,
+        id: stream.id,
+        at_moment: model.timeline_of(stream).is_some(),
+    }
+}
+
+/// A stream's state at a moment, with the aggregate extracted.
+pub(crate) struct Seen<'a, T> {
+    pub item: T,
+    pub folded: std::borrow::Cow<'a, Folded>,
+}
+
+macro_rules! seen_fn {
+    ($fn_name:ident, $variant:ident, $ty:ty, $field:ident) => {
+        pub(crate) fn $fn_name<'a>(
+            model: &'a ReadModel,
+            stream: StreamRef,
+            at: &At,
+        ) -> Option<Seen<'a, $ty>> {
+            let folded = model.timeline_of(stream)?.at(at);
+            let item = match &folded.state {
+                AggregateState::$variant(s) => s.$field.clone()?,
+                _ => return None,
+            };
+            Some(Seen { item, folded })
+        }
+    };
+}
+
+seen_fn!(plan_at, Plan, Plan, plan);
+seen_fn!(action_at, Action, Action, action);
+seen_fn!(measure_at, Measure, Measure, measure);
+seen_fn!(visit_at, Visit, Visit, visit);
+
+/// Whole days from `earlier` to `later`, never negative.
+pub(crate) fn days_between(earlier: DateTime<Utc>, later: DateTime<Utc>) -> i64 {
+    (later - earlier).num_days().max(0)
+}
+
+/// An action as a line of the plan: what everyone wants at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionSummary {
+    pub action_id: stocktake_domain::ActionId,
+    pub area_id: stocktake_domain::AreaId,
+    pub title: String,
+    pub owner: String,
+    pub status: stocktake_domain::ActionStatus,
+    /// The rating a reader sees: red, amber, green while open, blue once completed.
+    pub rag: Option<stocktake_domain::DisplayRag>,
+    pub start_on: Option<NaiveDate>,
+    pub due_on: NaiveDate,
+    /// The due date has passed (as of the moment asked about) and the action is still open.
+    pub overdue: bool,
+    pub days_overdue: i64,
+    /// Effective time of the latest change.
+    pub last_updated_at: Option<DateTime<Utc>>,
+    pub days_since_update: i64,
+    pub rebaseline_count: u32,
+    pub evidence_count: usize,
+    pub impact_confirmed: bool,
+    /// The stream version: what `If-Match` expects.
+    pub version: u64,
+}
+
+impl ActionSummary {
+    pub(crate) fn new(action: &Action, folded: &Folded, at: &At, now: DateTime<Utc>) -> Self {
+        let reference = at.reference_time(now);
+        let today = reference.date_naive();
+        let overdue = !action.status.is_closed() && action.due_on < today;
+        ActionSummary {
+            action_id: action.action_id,
+            area_id: action.area_id,
+            title: action.title.to_string(),
+            owner: action.owner.to_string(),
+            status: action.status,
+            rag: action.display_rag(),
+            start_on: action.start_on,
+            due_on: action.due_on,
+            overdue,
+            days_overdue: if overdue {
+                (today - action.due_on).num_days()
+            } else {
+                0
+            },
+            last_updated_at: folded.last_effective,
+            days_since_update: folded
+                .last_effective
+                .map_or(0, |t| days_between(t, reference)),
+            rebaseline_count: action.rebaseline_count,
+            evidence_count: action.evidence.len(),
+            impact_confirmed: action.impact_confirmed,
+            version: folded.version,
+        }
+    }
+}
+
+/// The moment a view describes, echoed in every response.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Moment {
+    pub as_of: Option<DateTime<Utc>>,
+    pub known_at: Option<DateTime<Utc>>,
+    /// The time overdue and staleness were judged against.
+    pub reference_time: DateTime<Utc>,
+    /// The last event the read model had folded when it answered.
+    pub last_seq: u64,
+}
+
+impl Moment {
+    pub(crate) fn new(model: &ReadModel, at: &At, now: DateTime<Utc>) -> Self {
+        Moment {
+            as_of: at.as_of,
+            known_at: at.known_at,
+            reference_time: at.reference_time(now),
+            last_seq: model.last_seq(),
+        }
+    }
+}
