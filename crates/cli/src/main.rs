@@ -1,1 +1,3 @@
+//! The `stocktake` binary. Filled by the binary issue.
+
 fn main() {}
