@@ -1,1 +1,306 @@
-fn main() {}
+//! Event log throughput, with the disk's own limits measured in the same
+//! run on the same file system, so the ratios mean something.
+//!
+//! `cargo bench -p stocktake-log --bench append`
+//!
+//! Prints whole-run figures (not per-iteration statistics): durable appends
+//! per second and latency percentiles at 1, 16 and 64 concurrent appenders;
+//! raw sled `apply_batch` + `flush` + `fdatasync` at the group size the log
+//! reached with 64 appenders; bare `write` + `fdatasync` per event; batched
+//! import; and a one-core `read_all` decoding scan.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::value::RawValue;
+use stocktake_log::{AppendRequest, ExpectedVersion, Log, LogOptions, NewEvent, StreamRef};
+use uuid::Uuid;
+
+/// Appends per run, per concurrency level.
+const RUNS: [(usize, usize); 3] = [(1, 3_000), (16, 40_000), (64, 120_000)];
+
+fn main() {
+    // `cargo bench` passes `--bench`; anything else (e.g. `cargo test
+    // --benches`) gets a smoke run.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    // STOCKTAKE_BENCH_SCALE=N divides every workload by N (quick looks).
+    let scale = std::env::var("STOCKTAKE_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1usize);
+    let scale = if smoke { 100 } else { scale.max(1) };
+    let base = std::env::var_os("STOCKTAKE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
+    println!(
+        "event log benchmark in {} ({} cores)",
+        base.display(),
+        num_cpus()
+    );
+    let payload = payload();
+    println!(
+        "payload: {} bytes of JSON per event, one event per append\n",
+        payload.len()
+    );
+
+    // STOCKTAKE_BENCH_APPENDERS=64 runs only that concurrency (profiling).
+    let only: Option<usize> = std::env::var("STOCKTAKE_BENCH_APPENDERS")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let runs: Vec<(usize, usize)> = RUNS
+        .into_iter()
+        .filter(|(a, _)| only.is_none_or(|o| o == *a))
+        .collect();
+    let mut results = Vec::new();
+    let mut last_log = None;
+    for (appenders, total) in runs.iter().copied() {
+        let dir = tempfile::tempdir_in(&base).expect("temp dir");
+        let log = Log::open(dir.path(), LogOptions::default()).expect("open");
+        let r = durable_appends(&log, appenders, (total / scale).max(appenders), &payload);
+        println!(
+            "durable appends, {appenders:>2} appenders: {:>9.0} events/s  p50 {:>7.0} µs  p99 {:>7.0} µs  ({} events in {:.2} s, mean group {:.1} appends)",
+            r.rate,
+            micros(r.p50),
+            micros(r.p99),
+            r.events,
+            r.elapsed.as_secs_f64(),
+            r.mean_group
+        );
+        results.push(r);
+        last_log = Some((dir, log));
+    }
+    let (log_dir, log) = last_log.expect("at least one run");
+    let record_len = log.read_all_as_stored(0, 1).expect("read")[0]
+        .data
+        .get()
+        .len()
+        + 232;
+
+    let many = results.last().expect("at least one run");
+    let group = many.mean_group.round().max(1.0) as usize;
+    let raw = raw_sled(&base, group, (40_000 / scale).max(group), record_len);
+    println!(
+        "\nlimit: raw sled apply_batch + flush + fdatasync, batches of {group}: {:>9.0} events/s ({:.0} µs per batch)",
+        raw.0,
+        micros(raw.1)
+    );
+    let bare = bare_fdatasync(&base, (3_000 / scale).max(10), record_len);
+    println!(
+        "limit: bare write + fdatasync per event ({record_len} bytes):   {:>9.0} events/s ({:.0} µs each)",
+        bare.0,
+        micros(bare.1)
+    );
+
+    let mut export = Vec::new();
+    log.export(&mut export, &mut |_| {}).expect("export");
+    let import_dir = tempfile::tempdir_in(&base).expect("temp dir");
+    let target = Log::open(import_dir.path(), LogOptions::default()).expect("open");
+    let start = Instant::now();
+    let head = target
+        .import(&mut export.as_slice(), &mut |_| {})
+        .expect("import");
+    let import_rate = head.last_seq as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "\nbatched import: {import_rate:>9.0} events/s ({} events, {:.1} MB of JSON Lines)",
+        head.last_seq,
+        export.len() as f64 / 1e6
+    );
+
+    let (scan_rate, scanned) = scan(&target);
+    println!("read_all decode, one core: {scan_rate:>9.0} events/s ({scanned} events)");
+    drop((target, import_dir, log, log_dir));
+
+    let (one, many) = (&results[0], results.last().expect("at least one run"));
+    println!("\nratios and targets:");
+    report(
+        &format!("{} appenders", runs.last().expect("a run").0),
+        many.rate,
+        50_000.0,
+        "events/s",
+    );
+    report(
+        "64 appenders / raw sled batch+flush+fsync",
+        many.rate / raw.0 * 100.0,
+        50.0,
+        "%",
+    );
+    report(
+        "1 appender / bare write+fdatasync",
+        one.rate / bare.0 * 100.0,
+        80.0,
+        "%",
+    );
+    report("batched import", import_rate, 100_000.0, "events/s");
+    report("read_all decode", scan_rate, 1_000_000.0, "events/s");
+}
+
+fn report(what: &str, value: f64, target: f64, unit: &str) {
+    let verdict = if value >= target {
+        "met".to_owned()
+    } else {
+        format!("MISSED by {:.0}%", (1.0 - value / target) * 100.0)
+    };
+    println!("  {what:<44} {value:>11.1} {unit:<8} target ≥ {target:>9.0}  {verdict}");
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// A realistic ~300-byte status-change payload.
+fn payload() -> String {
+    let mut p = format!(
+        r#"{{"action_id":"{}","status":"in_progress","previous_status":"not_started","rag":"amber","owner":"Head of Service, Children's Social Care","due":"2025-03-31","note":"Audit of supervision records started; first findings due at the next improvement board""#,
+        Uuid::new_v4()
+    );
+    while p.len() < 297 {
+        p.push(' ');
+    }
+    p.push('}');
+    p
+}
+
+struct Run {
+    events: u64,
+    elapsed: Duration,
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+    mean_group: f64,
+}
+
+fn durable_appends(log: &Log, appenders: usize, total: usize, payload: &str) -> Run {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let per_task = total / appenders;
+    let start = Instant::now();
+    let mut latencies: Vec<Duration> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..appenders)
+            .map(|_| {
+                let log = log.clone();
+                let payload = payload.to_owned();
+                tokio::spawn(async move {
+                    let stream_id = Uuid::new_v4();
+                    let mut latencies = Vec::with_capacity(per_task);
+                    for version in 0..per_task as u64 {
+                        let request = request(stream_id, version, &payload);
+                        let t = Instant::now();
+                        log.append(request).await.expect("append");
+                        latencies.push(t.elapsed());
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(total);
+        for t in tasks {
+            all.extend(t.await.expect("task"));
+        }
+        all
+    });
+    let elapsed = start.elapsed();
+    latencies.sort_unstable();
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let events = latencies.len() as u64;
+    Run {
+        events,
+        elapsed,
+        rate: events as f64 / elapsed.as_secs_f64(),
+        p50: pick(0.50),
+        p99: pick(0.99),
+        mean_group: log.metrics().mean_group_size(),
+    }
+}
+
+fn request(stream_id: Uuid, version: u64, payload: &str) -> AppendRequest {
+    let now = chrono::Utc::now();
+    let command_id = Uuid::new_v4();
+    AppendRequest {
+        stream: StreamRef {
+            stream_type: "action".to_owned(),
+            stream_id,
+        },
+        expected_version: ExpectedVersion::Exactly(version),
+        events: vec![NewEvent {
+            event_id: Uuid::new_v4(),
+            event_type: "ActionStatusChanged".to_owned(),
+            schema_version: 1,
+            recorded_at: now,
+            effective_at: now,
+            actor: "director@council.example".to_owned(),
+            correlation_id: Uuid::new_v4(),
+            data: RawValue::from_string(payload.to_owned()).expect("json"),
+        }],
+        command_id,
+        request_digest: *blake3::hash(command_id.as_bytes()).as_bytes(),
+    }
+}
+
+/// The ceiling for group commit: sled doing only the batch, the flush and
+/// the fsync, with one key of the record's size per event.
+fn raw_sled(base: &Path, group: usize, total: usize, record_len: usize) -> (f64, Duration) {
+    let dir = tempfile::tempdir_in(base).expect("temp dir");
+    let db = sled::Config::new()
+        .path(dir.path())
+        .flush_every_ms(None)
+        .open()
+        .expect("sled");
+    let db_file = File::open(dir.path().join("db")).expect("sled's file");
+    let value = vec![b'x'; record_len];
+    let batches = total / group;
+    let start = Instant::now();
+    for b in 0..batches {
+        let mut batch = sled::Batch::default();
+        for i in 0..group {
+            batch.insert(&((b * group + i) as u64).to_be_bytes(), value.as_slice());
+        }
+        db.apply_batch(batch).expect("batch");
+        db.flush().expect("flush");
+        db_file.sync_data().expect("fdatasync");
+    }
+    let elapsed = start.elapsed();
+    (
+        (batches * group) as f64 / elapsed.as_secs_f64(),
+        elapsed / batches as u32,
+    )
+}
+
+/// The ceiling for one appender: one `write` and one `fdatasync` per event.
+fn bare_fdatasync(base: &Path, events: usize, record_len: usize) -> (f64, Duration) {
+    let dir = tempfile::tempdir_in(base).expect("temp dir");
+    let mut f = File::create(dir.path().join("events")).expect("file");
+    let record = vec![b'x'; record_len];
+    let start = Instant::now();
+    for _ in 0..events {
+        f.write_all(&record).expect("write");
+        f.sync_data().expect("fdatasync");
+    }
+    let elapsed = start.elapsed();
+    (
+        events as f64 / elapsed.as_secs_f64(),
+        elapsed / events as u32,
+    )
+}
+
+/// Decodes the whole log page by page on this thread.
+fn scan(log: &Log) -> (f64, u64) {
+    // Warm sled's cache so the figure is decoding, not the first disk read.
+    let _ = log.iter_all(0).count();
+    let start = Instant::now();
+    let mut after = 0;
+    let mut count = 0u64;
+    loop {
+        let page = log.read_all(after, 10_000).expect("read_all");
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        count += page.len() as u64;
+    }
+    (count as f64 / start.elapsed().as_secs_f64(), count)
+}

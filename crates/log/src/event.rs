@@ -165,3 +165,25 @@ pub struct VerifyReport {
     /// What is wrong with it.
     pub problem: Option<String>,
 }
+
+/// Counters of the writer since the log was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogMetrics {
+    /// Groups committed, each with one flush and one fsync.
+    pub groups: u64,
+    /// Appends written (duplicates and refusals are not counted).
+    pub commands: u64,
+    /// Events written.
+    pub events: u64,
+}
+
+impl LogMetrics {
+    /// Mean appends per group commit.
+    pub fn mean_group_size(&self) -> f64 {
+        if self.groups == 0 {
+            0.0
+        } else {
+            self.commands as f64 / self.groups as f64
+        }
+    }
+}

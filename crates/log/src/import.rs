@@ -139,10 +139,8 @@ impl Importer {
         }
         self.end_command();
         for (stream_id, info) in &self.streams {
-            self.batch.insert(
-                &keys::stream_meta(*stream_id),
-                keys::stream_meta_value(info.version, &info.stream_type),
-            );
+            self.batch
+                .insert(&keys::stream_meta(*stream_id), info.stream_type.as_bytes());
         }
         self.ship(claim)?;
         if let Some(rx) = self.in_flight.take() {
@@ -162,7 +160,7 @@ impl Importer {
         wait(ack_rx)?;
         Ok(Head {
             last_seq,
-            head_hash: hex::encode(self.prev),
+            head_hash: crate::record::to_hex(&self.prev),
         })
     }
 

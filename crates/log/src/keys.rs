@@ -5,7 +5,7 @@
 //! |--------|------------------------------|-----------------------------------------|
 //! | `E`    | seq (u64 BE)                 | the event record ([`crate::record`])    |
 //! | `S`    | stream id, version (u64 BE)  | seq (u64 BE)                            |
-//! | `T`    | stream id                    | version (u64 BE), stream type (UTF-8)   |
+//! | `T`    | stream id                    | stream type (UTF-8), written at creation |
 //! | `C`    | command id                   | digest(32) stream id(16) first seq(8) count(4) |
 //! | `M`    | name                         | log metadata (format, head, import marker) |
 //!
@@ -87,23 +87,6 @@ pub(crate) fn u64_value(v: u64) -> [u8; 8] {
 
 pub(crate) fn parse_u64(v: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(v.try_into().ok()?))
-}
-
-/// The stored `T` value: version then type.
-pub(crate) fn stream_meta_value(version: u64, stream_type: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(8 + stream_type.len());
-    v.extend_from_slice(&version.to_be_bytes());
-    v.extend_from_slice(stream_type.as_bytes());
-    v
-}
-
-pub(crate) fn parse_stream_meta(v: &[u8]) -> Option<(u64, &str)> {
-    if v.len() < 8 {
-        return None;
-    }
-    let version = parse_u64(&v[..8])?;
-    let stream_type = std::str::from_utf8(&v[8..]).ok()?;
-    Some((version, stream_type))
 }
 
 /// What the `C` index remembers about a command.

@@ -63,14 +63,15 @@ mod record;
 mod shared;
 mod store;
 mod subscription;
+mod sync;
 mod upcast;
 mod verify;
 mod writer;
 
 pub use error::{AppendError, ImportError, LogError};
 pub use event::{
-    AppendOutcome, AppendRequest, AppendedEvent, ExpectedVersion, Head, NewEvent, StoredEvent,
-    StreamRef, VerifyReport, GENESIS_HASH,
+    AppendOutcome, AppendRequest, AppendedEvent, ExpectedVersion, Head, LogMetrics, NewEvent,
+    StoredEvent, StreamRef, VerifyReport, GENESIS_HASH,
 };
 pub use store::{Log, LogOptions};
 pub use subscription::Subscription;

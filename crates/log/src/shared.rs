@@ -17,7 +17,9 @@ use uuid::Uuid;
 use crate::keys::{self, CommandEntry};
 use crate::lock::DirLock;
 use crate::record::{self, Hash};
-use crate::{upcast, AppendOutcome, AppendedEvent, Head, LogError, StoredEvent, Upcaster};
+use crate::{
+    upcast, AppendOutcome, AppendedEvent, Head, LogError, LogMetrics, StoredEvent, Upcaster,
+};
 
 /// A stream's type and current version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,10 @@ pub(crate) struct Shared {
     head_hash: Mutex<Hash>,
     streams: RwLock<HashMap<Uuid, StreamInfo>>,
     signal: watch::Sender<Signal>,
+    metrics: Mutex<LogMetrics>,
+    /// Why writes stopped, once a write or fsync failed (or the store was
+    /// found damaged at open).
+    failed: Mutex<Option<String>>,
     pub upcaster: Option<Arc<dyn Upcaster>>,
     // Declared last so it is released only after sled has closed its files.
     _lock: DirLock,
@@ -74,6 +80,8 @@ impl Shared {
             head_hash: Mutex::new(head.1),
             streams: RwLock::new(streams),
             signal,
+            metrics: Mutex::new(LogMetrics::default()),
+            failed: Mutex::new(None),
             upcaster,
             _lock: lock,
         }
@@ -102,7 +110,7 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner);
         Head {
             last_seq: self.last_seq(),
-            head_hash: hex::encode(*hash),
+            head_hash: crate::record::to_hex(&hash),
         }
     }
 
@@ -135,6 +143,36 @@ impl Shared {
             self.last_seq.store(last_seq, Ordering::Release);
         }
         self.signal.send_modify(|s| s.last_seq = last_seq);
+    }
+
+    /// Stops all further writes. The first reason sticks.
+    pub(crate) fn fail(&self, reason: String) {
+        let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        if failed.is_none() {
+            tracing::error!(dir = %self.dir.display(), %reason, "the event log stopped accepting writes");
+            *failed = Some(reason);
+        }
+    }
+
+    /// `Err` once writes have stopped.
+    pub(crate) fn failure(&self) -> Result<(), LogError> {
+        match &*self.failed.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(reason) => Err(LogError::WriterFailed {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn count_group(&self, commands: u64, events: u64) {
+        let mut m = self.metrics.lock().unwrap_or_else(PoisonError::into_inner);
+        m.groups += 1;
+        m.commands += commands;
+        m.events += events;
+    }
+
+    pub(crate) fn metrics(&self) -> LogMetrics {
+        *self.metrics.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn replace_streams(&self, streams: HashMap<Uuid, StreamInfo>) {

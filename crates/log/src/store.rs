@@ -16,10 +16,11 @@ use crate::lock::{self, DirLock};
 use crate::record::{self, Hash, GENESIS};
 use crate::shared::{Shared, StreamInfo};
 use crate::subscription::Subscription;
+use crate::sync;
 use crate::writer::{self, Control, Msg, Reply, Writer};
 use crate::{
     export, import, verify, AppendError, AppendOutcome, AppendRequest, Head, ImportError, LogError,
-    StoredEvent, Upcaster, VerifyReport,
+    LogMetrics, StoredEvent, Upcaster, VerifyReport,
 };
 
 /// How to open a [`Log`].
@@ -116,26 +117,32 @@ impl Log {
         let mut problems = Vec::new();
         let head = load_head(&db, &dir, &mut problems)?;
         let streams = load_streams(&db, &dir, &mut problems)?;
-        let failed = (!problems.is_empty()).then(|| {
-            let reason = format!("{}; run verify", problems.join("; "));
-            tracing::error!(dir = %dir.display(), %reason, "the event log is damaged and will not accept appends");
-            reason
-        });
-
         let shared = Arc::new(Shared::new(
             dir.clone(),
             db,
             head,
-            streams,
+            streams.clone(),
             options.upcaster,
             lock,
         ));
+        if !problems.is_empty() {
+            shared.fail(format!("{}; run verify", problems.join("; ")));
+        }
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(f)
+                .map_err(|e| LogError::io("could not start a thread for", &dir, e))
+        };
+        let (durable_tx, durable_rx) = mpsc::channel();
+        let sync_shared = shared.clone();
+        let sync_stage = spawn(
+            "stocktake-log-sync",
+            Box::new(move || sync::run(sync_shared, syncer, durable_rx)),
+        )?;
         let (tx, rx) = mpsc::channel();
-        let writer = Writer::new(shared.clone(), syncer, head, failed);
-        let handle = std::thread::Builder::new()
-            .name("stocktake-log-writer".to_owned())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| LogError::io("could not start the writer thread for", &dir, e))?;
+        let writer = Writer::new(shared.clone(), durable_tx, sync_stage, head, streams);
+        let handle = spawn("stocktake-log-writer", Box::new(move || writer.run(rx)))?;
         Ok(Log {
             inner: Arc::new(Inner {
                 shared,
@@ -179,6 +186,26 @@ impl Log {
         let shared = self.shared();
         match shared.command_entry(command_id)? {
             Some(entry) if entry.last_seq() <= shared.last_seq() => {
+                Ok(Some(shared.outcome_of(&entry)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The outcome of an acknowledged command if `request_digest` matches the one it was
+    /// appended with; [`AppendError::IdempotencyMismatch`] if it does not; `None` if the
+    /// command id is unknown. Lets a caller answer a retry before deciding anything again.
+    pub fn command_for(
+        &self,
+        command_id: Uuid,
+        request_digest: &[u8; 32],
+    ) -> Result<Option<AppendOutcome>, AppendError> {
+        let shared = self.shared();
+        match shared.command_entry(command_id)? {
+            Some(entry) if entry.last_seq() <= shared.last_seq() => {
+                if entry.digest != keys::UNKNOWN_DIGEST && entry.digest != *request_digest {
+                    return Err(AppendError::IdempotencyMismatch { command_id });
+                }
                 Ok(Some(shared.outcome_of(&entry)?))
             }
             _ => Ok(None),
@@ -303,6 +330,11 @@ impl Log {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send(Msg::Control(Control::Flush(tx)))?;
         rx.recv().map_err(|_| LogError::Closed)?
+    }
+
+    /// Counters of the writer since open (group commits, appends, events).
+    pub fn metrics(&self) -> LogMetrics {
+        self.shared().metrics()
     }
 
     /// The data directory.
@@ -440,34 +472,51 @@ fn load_head(
     })
 }
 
+/// Stream types from the `T` entries, versions from the last `S` entry
+/// of each stream.
 fn load_streams(
     db: &sled::Db,
     dir: &Path,
     problems: &mut Vec<String>,
 ) -> Result<HashMap<Uuid, StreamInfo>, LogError> {
+    let sled_err = |action| {
+        let dir = dir.to_path_buf();
+        move |source| LogError::Sled {
+            action,
+            dir,
+            source,
+        }
+    };
     let mut streams = HashMap::new();
     for item in db.scan_prefix([keys::STREAM_META]) {
-        let (key, value) = item.map_err(|source| LogError::Sled {
-            action: "loading streams",
-            dir: dir.to_path_buf(),
-            source,
-        })?;
+        let (key, value) = item.map_err(sled_err("loading streams"))?;
         let id = Uuid::from_slice(&key[1..]).ok();
-        match (id, keys::parse_stream_meta(&value)) {
-            (Some(id), Some((version, stream_type))) => {
-                streams.insert(
-                    id,
-                    StreamInfo {
-                        stream_type: Arc::from(stream_type),
-                        version,
-                    },
-                );
-            }
-            _ => problems.push(format!(
+        let stream_type = std::str::from_utf8(&value).ok().filter(|t| !t.is_empty());
+        let (Some(id), Some(stream_type)) = (id, stream_type) else {
+            problems.push(format!(
                 "the stream entry {} is malformed",
                 hex::encode(&key)
-            )),
+            ));
+            continue;
+        };
+        let last = db
+            .range(keys::stream_index(id, 0)..=keys::stream_index(id, u64::MAX))
+            .next_back()
+            .transpose()
+            .map_err(sled_err("loading stream versions"))?;
+        let version = last
+            .and_then(|(k, _)| keys::parse_u64(&k[17..]))
+            .unwrap_or(0);
+        if version == 0 {
+            problems.push(format!("stream {id} has no events in the stream index"));
         }
+        streams.insert(
+            id,
+            StreamInfo {
+                stream_type: Arc::from(stream_type),
+                version,
+            },
+        );
     }
     Ok(streams)
 }

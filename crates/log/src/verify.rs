@@ -48,7 +48,7 @@ pub(crate) fn verify(
             head.last_seq
         ))));
     }
-    if hex::encode(walk.prev) != head.head_hash {
+    if crate::record::to_hex(&walk.prev) != head.head_hash {
         let last = head.last_seq;
         walk.expected = last;
         return Ok(walk.report(Some(format!(
@@ -149,7 +149,7 @@ impl Walk {
         VerifyReport {
             ok: problem.is_none(),
             events: self.expected - 1,
-            head_hash: hex::encode(self.prev),
+            head_hash: crate::record::to_hex(&self.prev),
             first_bad_seq: problem.as_ref().map(|_| self.expected),
             problem,
         }

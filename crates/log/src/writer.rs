@@ -1,27 +1,32 @@
 //! The single writer and its group commit.
 //!
 //! One thread owns every write. Appends queue on a channel; the writer takes
-//! everything pending, decides each request in order against the current
-//! state (idempotency, stream type, expected version), encodes and chains
-//! the events, writes the whole group as one sled `apply_batch`, flushes and
-//! fsyncs once, publishes the new head, and only then answers each caller.
-//! One fsync per group rather than per append is what makes durable appends
-//! fast under concurrency.
+//! everything pending, decides each request in order against its own state
+//! (idempotency, stream type, expected version), encodes and chains the
+//! events, writes the whole group as one sled `apply_batch` and `flush`es
+//! it, then hands the group to the sync stage ([`crate::sync`]), which
+//! fsyncs, publishes and answers the callers. One fsync per group rather
+//! than per append is what makes durable appends fast under concurrency;
+//! running the fsync of one group while the writer prepares the next keeps
+//! the disk and the CPU busy at the same time.
 //!
-//! Because the writer handles groups one after another and publishes a
-//! group only once it is durable, everything it reads back from sled (for
-//! example a command id) belongs to an acknowledged group.
+//! The writer's state (head, stream versions) runs ahead of what readers
+//! see by the groups in the sync stage. Anything it reads back from sled
+//! (a command id, say) belongs to a group that is at least flushed, and any
+//! answer based on it is sent only after a later fsync, so no caller learns
+//! of an event before it is durable.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use uuid::Uuid;
 
-use crate::durable::Syncer;
 use crate::keys::{self, CommandEntry};
 use crate::record::{self, Fields, Hash};
 use crate::shared::{Shared, StreamInfo};
+use crate::sync::Durable;
 use crate::{AppendError, AppendOutcome, AppendRequest, AppendedEvent, ExpectedVersion, LogError};
 
 /// The most requests one group takes, to bound latency and memory.
@@ -34,7 +39,7 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
-    fn send(self, result: Result<AppendOutcome, AppendError>) {
+    pub(crate) fn send(self, result: Result<AppendOutcome, AppendError>) {
         // A caller that stopped waiting (a dropped future) still had its
         // append done; it learns the outcome by retrying the command id.
         match self {
@@ -74,28 +79,30 @@ pub(crate) enum Control {
 
 pub(crate) struct Writer {
     shared: Arc<Shared>,
-    syncer: Syncer,
+    durable: Sender<Durable>,
+    sync_stage: JoinHandle<()>,
     last_seq: u64,
     last_hash: Hash,
-    /// Set after a failed write: the tree may hold a batch that was never
-    /// made durable or published, so continuing could fork the chain.
-    failed: Option<String>,
+    /// Every stream's type and version, including groups not yet durable.
+    streams: HashMap<Uuid, StreamInfo>,
     importing: bool,
 }
 
 impl Writer {
     pub(crate) fn new(
         shared: Arc<Shared>,
-        syncer: Syncer,
+        durable: Sender<Durable>,
+        sync_stage: JoinHandle<()>,
         head: (u64, Hash),
-        failed: Option<String>,
+        streams: HashMap<Uuid, StreamInfo>,
     ) -> Writer {
         Writer {
             shared,
-            syncer,
+            durable,
+            sync_stage,
             last_seq: head.0,
             last_hash: head.1,
-            failed,
+            streams,
             importing: false,
         }
     }
@@ -124,21 +131,24 @@ impl Writer {
         }
         if self.importing {
             // The importer vanished mid-way; leave nothing half-imported.
-            if let Err(e) = self.abort_import() {
-                tracing::error!(error = %e, "could not discard an unfinished import");
-            }
+            let (ack, _) = std::sync::mpsc::sync_channel(1);
+            self.abort_import(ack);
         }
-        self.shared.close();
+        // Closing the channel lets the sync stage drain and stop.
+        drop(self.durable);
+        if self.sync_stage.join().is_err() {
+            tracing::error!("the event log's sync thread panicked");
+        }
     }
 
     fn handle(&mut self, control: Control) {
         match control {
-            Control::Flush(ack) => {
-                let result = self.check_writable().and_then(|()| self.make_durable());
-                let _ = ack.send(result);
-            }
+            Control::Flush(ack) => match self.flush() {
+                Ok(()) => self.to_sync_stage(Durable::Barrier(ack)),
+                Err(e) => drop(ack.send(Err(e))),
+            },
             Control::ImportBegin(ack) => {
-                let result = match self.check_writable() {
+                let result = match self.shared.failure() {
                     Err(e) => Err(e.into()),
                     Ok(()) if self.last_seq > 0 => Err(crate::ImportError::NotEmpty {
                         events: self.last_seq,
@@ -151,11 +161,12 @@ impl Writer {
                 let _ = ack.send(result);
             }
             Control::ImportChunk(chunk, ack) => {
-                let result = self
-                    .shared
-                    .db
-                    .apply_batch(chunk.batch)
-                    .map_err(self.shared.sled_error("importing"));
+                let result = self.shared.failure().and_then(|()| {
+                    self.shared
+                        .db
+                        .apply_batch(chunk.batch)
+                        .map_err(self.shared.sled_error("importing"))
+                });
                 let _ = ack.send(self.note_failure(result));
             }
             Control::ImportFinish {
@@ -163,72 +174,78 @@ impl Writer {
                 hash,
                 streams,
                 ack,
-            } => {
-                let result = self.finish_import(last_seq, hash, streams);
-                let _ = ack.send(self.note_failure(result));
-            }
-            Control::ImportAbort(ack) => {
-                let result = self.abort_import();
-                let _ = ack.send(self.note_failure(result));
-            }
+            } => self.finish_import(last_seq, hash, streams, ack),
+            Control::ImportAbort(ack) => self.abort_import(ack),
         }
     }
 
-    fn check_writable(&self) -> Result<(), LogError> {
-        match &self.failed {
-            Some(reason) => Err(LogError::WriterFailed {
-                reason: reason.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    fn note_failure<T>(&mut self, result: Result<T, LogError>) -> Result<T, LogError> {
+    fn note_failure<T>(&self, result: Result<T, LogError>) -> Result<T, LogError> {
         if let Err(e) = &result {
-            tracing::error!(error = %e, dir = %self.shared.dir.display(), "event log write failed; refusing further writes");
-            self.failed.get_or_insert_with(|| e.to_string());
+            self.shared.fail(e.to_string());
         }
         result
     }
 
-    fn make_durable(&mut self) -> Result<(), LogError> {
-        self.shared
+    /// sled's part of durability; the sync stage does the rest.
+    fn flush(&self) -> Result<(), LogError> {
+        self.shared.failure()?;
+        let flushed = self
+            .shared
             .db
             .flush()
-            .map_err(self.shared.sled_error("flushing to disk"))?;
-        self.syncer.sync()
+            .map(drop)
+            .map_err(self.shared.sled_error("flushing to disk"));
+        self.note_failure(flushed)
     }
 
-    /// Decides, writes and acknowledges one group of appends.
+    fn to_sync_stage(&self, item: Durable) {
+        if let Err(returned) = self.durable.send(item) {
+            // Only possible if the sync thread died; fail what was sent.
+            returned.0.fail(&LogError::WriterFailed {
+                reason: "the sync thread stopped".to_owned(),
+            });
+        }
+    }
+
+    /// Decides and writes one group of appends, then hands it on.
     fn commit(&mut self, appends: Vec<(AppendRequest, Reply)>) {
         if appends.is_empty() {
             return;
         }
-        if self.failed.is_some() || self.importing {
+        let refusal = self
+            .shared
+            .failure()
+            .err()
+            .or(self.importing.then_some(LogError::ImportInProgress));
+        if let Some(refusal) = refusal {
+            let reason = refusal.to_string();
             for (_, reply) in appends {
-                let refusal = self
-                    .check_writable()
-                    .err()
-                    .unwrap_or(LogError::ImportInProgress);
-                reply.send(Err(AppendError::Storage(refusal)));
+                let e = match refusal {
+                    LogError::ImportInProgress => LogError::ImportInProgress,
+                    _ => LogError::WriterFailed {
+                        reason: reason.clone(),
+                    },
+                };
+                reply.send(Err(AppendError::Storage(e)));
             }
             return;
         }
 
         let mut group = Group {
             batch: sled::Batch::default(),
-            streams: HashMap::new(),
+            touched: HashMap::new(),
             commands: HashMap::new(),
             last_seq: self.last_seq,
             last_hash: self.last_hash,
         };
-        let mut results = Vec::with_capacity(appends.len());
+        let mut replies = Vec::with_capacity(appends.len());
         for (request, reply) in appends {
             let result = self.decide(&request, &mut group);
-            results.push((reply, result));
+            replies.push((reply, result));
         }
 
-        if group.last_seq > self.last_seq {
+        let events = group.last_seq - self.last_seq;
+        if events > 0 {
             group.batch.insert(
                 keys::META_HEAD,
                 keys::head_value(group.last_seq, &group.last_hash).to_vec(),
@@ -238,24 +255,30 @@ impl Writer {
                 .db
                 .apply_batch(group.batch)
                 .map_err(self.shared.sled_error("writing events"))
-                .and_then(|()| self.make_durable());
+                .and_then(|()| self.flush());
             if let Err(e) = self.note_failure(written) {
-                let reason = e.to_string();
-                for (reply, _) in results {
-                    reply.send(Err(AppendError::Storage(LogError::WriterFailed {
-                        reason: reason.clone(),
-                    })));
-                }
+                let failed = Durable::Group {
+                    last_seq: 0,
+                    hash: [0; 32],
+                    streams: Vec::new(),
+                    replies,
+                    events: 0,
+                };
+                failed.fail(&e);
                 return;
             }
             self.last_seq = group.last_seq;
             self.last_hash = group.last_hash;
-            self.shared
-                .publish(group.streams, group.last_seq, group.last_hash);
+            self.streams
+                .extend(group.touched.iter().map(|(id, info)| (*id, info.clone())));
         }
-        for (reply, result) in results {
-            reply.send(result);
-        }
+        self.to_sync_stage(Durable::Group {
+            last_seq: self.last_seq,
+            hash: self.last_hash,
+            streams: group.touched.into_iter().collect(),
+            replies,
+            events,
+        });
     }
 
     fn decide(&self, req: &AppendRequest, group: &mut Group) -> Result<AppendOutcome, AppendError> {
@@ -284,10 +307,9 @@ impl Writer {
         }
 
         let current = group
-            .streams
+            .touched
             .get(&stream_id)
-            .cloned()
-            .or_else(|| self.shared.stream(&stream_id));
+            .or_else(|| self.streams.get(&stream_id));
         let (stream_type, version) = match current {
             Some(info) if *info.stream_type != *req.stream.stream_type => {
                 return Err(AppendError::Invalid(format!(
@@ -295,7 +317,7 @@ impl Writer {
                     info.stream_type, req.stream.stream_type
                 )));
             }
-            Some(info) => (info.stream_type, info.version),
+            Some(info) => (info.stream_type.clone(), info.version),
             None => (Arc::from(req.stream.stream_type.as_str()), 0),
         };
         if let ExpectedVersion::Exactly(expected) = req.expected_version {
@@ -307,7 +329,6 @@ impl Writer {
                 });
             }
         }
-
         let first_seq = group.last_seq + 1;
         let mut events = Vec::with_capacity(req.events.len());
         for (i, e) in req.events.iter().enumerate() {
@@ -348,10 +369,12 @@ impl Writer {
         let count = req.events.len() as u64;
         let new_version = version + count;
         group.last_seq += count;
-        group.batch.insert(
-            &keys::stream_meta(stream_id),
-            keys::stream_meta_value(new_version, &stream_type),
-        );
+        if version == 0 {
+            // The type is fixed at creation; versions live in the `S` index.
+            group
+                .batch
+                .insert(&keys::stream_meta(stream_id), stream_type.as_bytes());
+        }
         let entry = CommandEntry {
             digest: req.request_digest,
             stream_id,
@@ -361,7 +384,7 @@ impl Writer {
         group
             .batch
             .insert(&keys::command(req.command_id), entry.encode().to_vec());
-        group.streams.insert(
+        group.touched.insert(
             stream_id,
             StreamInfo {
                 stream_type,
@@ -373,7 +396,7 @@ impl Writer {
             stream_id,
             stream_version: new_version,
             events,
-            head_hash: hex::encode(group.last_hash),
+            head_hash: crate::record::to_hex(&group.last_hash),
             duplicate: false,
         };
         group
@@ -387,30 +410,48 @@ impl Writer {
         last_seq: u64,
         hash: Hash,
         streams: HashMap<Uuid, StreamInfo>,
-    ) -> Result<(), LogError> {
+        ack: Ack,
+    ) {
         let mut batch = sled::Batch::default();
         batch.remove(keys::META_IMPORTING);
         if last_seq > 0 {
             batch.insert(keys::META_HEAD, keys::head_value(last_seq, &hash).to_vec());
         }
-        self.shared
-            .db
-            .apply_batch(batch)
-            .map_err(self.shared.sled_error("finishing the import"))?;
-        self.make_durable()?;
+        let written = self
+            .shared
+            .failure()
+            .and_then(|()| {
+                self.shared
+                    .db
+                    .apply_batch(batch)
+                    .map_err(self.shared.sled_error("finishing the import"))
+            })
+            .and_then(|()| self.flush());
+        if let Err(e) = self.note_failure(written) {
+            let _ = ack.send(Err(e));
+            return;
+        }
         self.importing = false;
         self.last_seq = last_seq;
         self.last_hash = hash;
-        self.shared.replace_streams(streams);
-        self.shared.publish([], last_seq, hash);
-        Ok(())
+        self.streams = streams.clone();
+        self.to_sync_stage(Durable::Import {
+            last_seq,
+            hash,
+            streams,
+            ack,
+        });
     }
 
-    fn abort_import(&mut self) -> Result<(), LogError> {
-        wipe(&self.shared.db).map_err(self.shared.sled_error("discarding a refused import"))?;
-        self.make_durable()?;
+    fn abort_import(&mut self, ack: Ack) {
+        let wiped =
+            wipe(&self.shared.db).map_err(self.shared.sled_error("discarding a refused import"));
+        let flushed = self.note_failure(wiped).and_then(|()| self.flush());
         self.importing = false;
-        Ok(())
+        match flushed {
+            Ok(()) => self.to_sync_stage(Durable::Barrier(ack)),
+            Err(e) => drop(ack.send(Err(e))),
+        }
     }
 }
 
@@ -431,7 +472,8 @@ pub(crate) fn wipe(db: &sled::Db) -> sled::Result<()> {
 /// The state of one group being decided.
 struct Group {
     batch: sled::Batch,
-    streams: HashMap<Uuid, StreamInfo>,
+    /// Streams this group writes to, with their versions after it.
+    touched: HashMap<Uuid, StreamInfo>,
     commands: HashMap<Uuid, ([u8; 32], AppendOutcome)>,
     last_seq: u64,
     last_hash: Hash,

@@ -1,0 +1,112 @@
+//! The sync stage: the second half of a group commit.
+//!
+//! The writer hands over each group once sled has flushed it. This thread
+//! takes every group waiting, makes them durable with one fsync
+//! ([`Syncer::sync`]), publishes the new head to readers and subscribers,
+//! and only then answers the callers, in order. While it waits for the disk,
+//! the writer is already deciding and writing the next group.
+//!
+//! If the fsync fails, nothing waiting is acknowledged and the log refuses
+//! all further writes: after a failed fsync the kernel may have dropped the
+//! dirty pages, so a later fsync that succeeds proves nothing.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::durable::Syncer;
+use crate::record::Hash;
+use crate::shared::{Shared, StreamInfo};
+use crate::writer::{Ack, Reply};
+use crate::{AppendError, AppendOutcome, LogError};
+
+/// Work for the sync stage, in the order the writer did it.
+pub(crate) enum Durable {
+    /// A flushed group: publish its head and stream versions, then answer.
+    Group {
+        last_seq: u64,
+        hash: Hash,
+        streams: Vec<(Uuid, StreamInfo)>,
+        replies: Vec<(Reply, Result<AppendOutcome, AppendError>)>,
+        events: u64,
+    },
+    /// A finished import: replace the stream map, publish the head.
+    Import {
+        last_seq: u64,
+        hash: Hash,
+        streams: HashMap<Uuid, StreamInfo>,
+        ack: Ack,
+    },
+    /// Everything before this is flushed; answer once it is durable.
+    Barrier(Ack),
+}
+
+impl Durable {
+    /// Answers everyone waiting on this item with `error`.
+    pub(crate) fn fail(self, error: &LogError) {
+        let refusal = || LogError::WriterFailed {
+            reason: error.to_string(),
+        };
+        match self {
+            Durable::Group { replies, .. } => {
+                for (reply, _) in replies {
+                    reply.send(Err(AppendError::Storage(refusal())));
+                }
+            }
+            Durable::Import { ack, .. } | Durable::Barrier(ack) => drop(ack.send(Err(refusal()))),
+        }
+    }
+
+    fn complete(self, shared: &Shared) {
+        match self {
+            Durable::Group {
+                last_seq,
+                hash,
+                streams,
+                replies,
+                events,
+            } => {
+                if events > 0 {
+                    let written = replies
+                        .iter()
+                        .filter(|(_, r)| r.as_ref().is_ok_and(|o| !o.duplicate))
+                        .count();
+                    shared.count_group(written as u64, events);
+                    shared.publish(streams, last_seq, hash);
+                }
+                for (reply, result) in replies {
+                    reply.send(result);
+                }
+            }
+            Durable::Import {
+                last_seq,
+                hash,
+                streams,
+                ack,
+            } => {
+                shared.replace_streams(streams);
+                shared.publish([], last_seq, hash);
+                let _ = ack.send(Ok(()));
+            }
+            Durable::Barrier(ack) => drop(ack.send(Ok(()))),
+        }
+    }
+}
+
+pub(crate) fn run(shared: Arc<Shared>, mut syncer: Syncer, rx: Receiver<Durable>) {
+    while let Ok(first) = rx.recv() {
+        let mut items = vec![first];
+        items.extend(rx.try_iter());
+        let synced = shared.failure().and_then(|()| syncer.sync());
+        match synced {
+            Ok(()) => items.into_iter().for_each(|item| item.complete(&shared)),
+            Err(e) => {
+                shared.fail(e.to_string());
+                items.into_iter().for_each(|item| item.fail(&e));
+            }
+        }
+    }
+    shared.close();
+}
