@@ -6,6 +6,7 @@ pub mod describe;
 pub mod drift;
 pub mod measure;
 pub mod overview;
+pub mod report;
 pub mod visit;
 
 use chrono::{DateTime, NaiveDate, Utc};
