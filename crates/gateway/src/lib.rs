@@ -1,1 +1,200 @@
-//! The HTTP command gateway. Filled by the gateway issue.
+//! Stocktake's HTTP gateway: the only crate that knows HTTP.
+//!
+//! [`app`] builds the axum [`Router`]: `POST /api/v1/commands` turns a JSON command into
+//! decided events that are durable in the log before the response is sent; the `GET` routes
+//! serve the read models, each answerable `as_of` an effective time and `known_at` a recorded
+//! time; `/api/v1/events` serves the log itself. Every `/api/v1` route needs a bearer token
+//! ([`tokens`]); `/healthz` and `/metrics` do not. Errors are `application/problem+json`
+//! ([`problem`]). The command path itself ([`service`]) knows nothing of HTTP, so the demo
+//! and spreadsheet loaders use it too. The interface is documented in `docs/API.md` and
+//! served as OpenAPI 3 at `/api/v1/openapi.json`.
+
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod service;
+pub mod state;
+pub mod tokens;
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use problem::ApiError;
+pub use state::AppState;
+
+use http::commands::BODY_LIMIT;
+use http::{commands, events, queries};
+
+/// How long any request but the event stream may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The gateway's router, ready to serve or to drive with `tower::ServiceExt::oneshot`.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/api/v1/commands", post(commands::post_command))
+        .route("/api/v1/plans", get(queries::list_plans))
+        .route("/api/v1/plans/{plan_id}", get(queries::get_plan))
+        .route(
+            "/api/v1/plans/{plan_id}/changes",
+            get(queries::plan_changes),
+        )
+        .route("/api/v1/plans/{plan_id}/drift", get(queries::plan_drift))
+        .route(
+            "/api/v1/plans/{plan_id}/activity",
+            get(queries::plan_activity),
+        )
+        .route(
+            "/api/v1/plans/{plan_id}/measures",
+            get(queries::plan_measures),
+        )
+        .route("/api/v1/plans/{plan_id}/visits", get(queries::plan_visits))
+        .route("/api/v1/actions/{action_id}", get(queries::get_action))
+        .route(
+            "/api/v1/actions/{action_id}/history",
+            get(queries::action_history),
+        )
+        .route("/api/v1/measures/{measure_id}", get(queries::get_measure))
+        .route("/api/v1/visits/{visit_id}", get(queries::get_visit))
+        .route("/api/v1/events", get(events::list_events))
+        .route("/api/v1/verify", get(events::verify))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .layer(
+            ServiceBuilder::new()
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ))
+                .layer(CompressionLayer::new()),
+        );
+    // The live stream outlives any timeout, and compression would hold its events back.
+    let stream = Router::new().route("/api/v1/events/stream", get(events::stream_events));
+    api.merge(stream)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                        let request_id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), %request_id)
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(middleware::from_fn_with_state(state.clone(), track))
+                .layer(middleware::from_fn(problem_for_bare_errors))
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route; see /api/v1/openapi.json".into())
+}
+
+async fn method_not_allowed() -> Response {
+    let mut response =
+        ApiError::bad_field("method", "is not allowed on this route").into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+/// Layers below the handlers (body limit, timeout) answer in plain text; clients get every
+/// error in one shape.
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return response;
+    }
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge { limit: BODY_LIMIT }.into_response()
+        }
+        StatusCode::REQUEST_TIMEOUT => {
+            let mut timeout =
+                ApiError::Unavailable("the request took too long".into()).into_response();
+            *timeout.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            timeout
+        }
+        _ => response,
+    }
+}
+
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let metrics = state.metrics();
+    metrics
+        .requests
+        .get_or_create(&metrics::RequestLabels {
+            method,
+            route: route.clone(),
+            status: response.status().as_u16(),
+        })
+        .inc();
+    metrics
+        .latency
+        .get_or_create(&metrics::RouteLabels { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let head = state.log().head();
+    let applied = state.projector().last_seq();
+    Json(json!({
+        "status": "ok",
+        "log": { "last_seq": head.last_seq, "head_hash": head.head_hash },
+        "projections": { "last_seq": applied, "lag": head.last_seq.saturating_sub(applied) },
+    }))
+    .into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let head = state.log().head();
+    let metrics = state.metrics();
+    metrics.log_events.set(head.last_seq);
+    metrics
+        .projection_lag_events
+        .set(head.last_seq.saturating_sub(state.projector().last_seq()));
+    let log = state.log().clone();
+    if let Ok(Ok(size)) = tokio::task::spawn_blocking(move || log.size_on_disk()).await {
+        metrics.log_size_bytes.set(size);
+    }
+    let mut response = metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}

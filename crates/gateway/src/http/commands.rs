@@ -1,0 +1,250 @@
+//! `POST /api/v1/commands`: JSON in, decided events durable in the log, their positions out.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use stocktake_domain::{Command, StreamType, TimeInput};
+use uuid::Uuid;
+
+use super::auth::Caller;
+use crate::problem::{ApiError, FieldError};
+use crate::service::{self, command_id_for_key, request_digest, CommandRequest};
+use crate::state::AppState;
+
+/// The most a request body may hold.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// How long a command's response waits for the read models to fold it, so the client reads
+/// its own write. The write is durable either way; this only bounds the wait.
+const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Serialize)]
+pub struct EventRef {
+    pub seq: u64,
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommandResponse {
+    pub stream_id: Uuid,
+    pub stream_type: StreamType,
+    pub version: u64,
+    pub events: Vec<EventRef>,
+    pub head_hash: String,
+}
+
+pub async fn post_command(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(_) => ApiError::PayloadTooLarge { limit: BODY_LIMIT },
+        other => ApiError::bad_field("body", other.body_text()),
+    })?;
+    let original: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_field("body", format!("is not valid JSON: {e}")))?;
+    let Value::Object(mut fields) = original.clone() else {
+        return Err(ApiError::bad_field(
+            "body",
+            "must be a JSON object with a `type`",
+        ));
+    };
+    let effective_at = take_effective_at(&mut fields)?;
+    let expected_version = expected_version(&headers, &mut fields)?;
+    let idempotency_key = idempotency_key(&headers)?;
+    let mut command = parse_command(fields)?;
+    caller.may_give(&command)?;
+    command.fill_missing_ids(&mut Uuid::now_v7);
+
+    let actor = caller.name().to_owned();
+    let request = CommandRequest {
+        request_digest: request_digest(&actor, &original),
+        command_id: idempotency_key
+            .map_or_else(Uuid::now_v7, |key| command_id_for_key(&actor, key)),
+        command,
+        actor,
+        recorded_at: state.now(),
+        effective_at,
+        expected_version,
+        correlation_id: request_id(&headers).unwrap_or_else(Uuid::now_v7),
+    };
+    let result = service::execute(state.log(), &request).await;
+    let recorded = match result {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            state.metrics().commands_refused.inc();
+            return Err(e.into());
+        }
+    };
+    let outcome = recorded.outcome;
+    if !outcome.duplicate {
+        state
+            .metrics()
+            .events_appended
+            .inc_by(outcome.events.len() as u64);
+    }
+    let _ = tokio::time::timeout(
+        READ_YOUR_WRITES_WAIT,
+        state.projector().wait_for(outcome.last_seq()),
+    )
+    .await;
+    let body = CommandResponse {
+        stream_id: recorded.stream.id,
+        stream_type: recorded.stream.stream_type,
+        version: outcome.stream_version,
+        events: outcome
+            .events
+            .iter()
+            .map(|e| EventRef {
+                seq: e.seq,
+                event_id: e.event_id,
+                event_type: e.event_type.clone(),
+            })
+            .collect(),
+        head_hash: outcome.head_hash.clone(),
+    };
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        "etag",
+        HeaderValue::from_str(&format!("\"{}\"", outcome.stream_version)).expect("digits"),
+    );
+    if outcome.duplicate {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+fn take_effective_at(fields: &mut Map<String, Value>) -> Result<Option<TimeInput>, ApiError> {
+    match fields.remove("effective_at") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(raw)) => {
+            raw.parse()
+                .map(Some)
+                .map_err(|e: stocktake_domain::time::TimeInputError| {
+                    ApiError::bad_field("effective_at", e.to_string())
+                })
+        }
+        Some(_) => Err(ApiError::bad_field(
+            "effective_at",
+            "must be a string: a date (YYYY-MM-DD) or an RFC 3339 time",
+        )),
+    }
+}
+
+/// `If-Match: "3"` (or `expected_version: 3` in the body): the version the client last saw.
+fn expected_version(
+    headers: &HeaderMap,
+    fields: &mut Map<String, Value>,
+) -> Result<Option<u64>, ApiError> {
+    let from_body = match fields.remove("expected_version") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.as_u64().ok_or_else(|| {
+            ApiError::bad_field("expected_version", "must be a whole number, 0 or more")
+        })?),
+    };
+    let from_header = match headers.get("if-match") {
+        None => None,
+        Some(raw) => {
+            let text = raw.to_str().unwrap_or_default().trim();
+            let unquoted = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+            Some(unquoted.parse::<u64>().map_err(|_| {
+                ApiError::bad_field("If-Match", "must be a stream version in quotes, e.g. \"3\"")
+            })?)
+        }
+    };
+    match (from_header, from_body) {
+        (Some(h), Some(b)) if h != b => Err(ApiError::bad_field(
+            "expected_version",
+            format!("disagrees with If-Match ({b} against {h})"),
+        )),
+        (h, b) => Ok(h.or(b)),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw.to_str().unwrap_or_default();
+    let valid = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY
+        && key.bytes().all(|b| b.is_ascii_graphic());
+    if valid {
+        Ok(Some(key))
+    } else {
+        Err(ApiError::bad_field(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        ))
+    }
+}
+
+fn request_id(headers: &HeaderMap) -> Option<Uuid> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Reads the command, naming the field and the rule on failure.
+fn parse_command(fields: Map<String, Value>) -> Result<Command, ApiError> {
+    match fields.get("type") {
+        Some(Value::String(name)) if Command::TYPES.contains(&name.as_str()) => {}
+        Some(Value::String(name)) => {
+            return Err(ApiError::bad_field(
+                "type",
+                format!(
+                    "`{}` is not a command; see docs/EVENTS.md for the {} commands",
+                    name.chars().take(60).collect::<String>(),
+                    Command::TYPES.len()
+                ),
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_field(
+                "type",
+                "must be a string naming a command",
+            ))
+        }
+        None => {
+            return Err(ApiError::bad_field(
+                "type",
+                "is required: the command's name",
+            ))
+        }
+    }
+    serde_path_to_error::deserialize::<_, Command>(Value::Object(fields)).map_err(|e| {
+        let message = e.inner().to_string();
+        let path = e.path().to_string();
+        let field =
+            field_named_in(&message).unwrap_or(if path == "." { "body".to_owned() } else { path });
+        ApiError::BadRequest {
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError { field, message }],
+        }
+    })
+}
+
+/// serde names the field itself in "unknown field `x`" and "missing field `x`".
+fn field_named_in(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("missing field `"))?;
+    rest.split('`').next().map(str::to_owned)
+}

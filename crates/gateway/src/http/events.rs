@@ -1,0 +1,107 @@
+//! The audit log itself: pages of envelopes as stored, a live Server-Sent Events feed, and
+//! verification of the hash chain.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, Stream};
+use serde::Serialize;
+use stocktake_log::{StoredEvent, VerifyReport};
+
+use super::auth::Caller;
+use super::params::Params;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct EventPage {
+    pub events: Vec<StoredEvent>,
+    /// Pass as `after` for the next page; equal to `after` when there is nothing newer.
+    pub next_after: u64,
+}
+
+pub async fn list_events(
+    State(state): State<AppState>,
+    _: Caller,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let after = params.number("after", 0, 0, u64::MAX)?;
+    let limit = params.number("limit", 100, 1, 1000)? as usize;
+    let log = state.log().clone();
+    let events = tokio::task::spawn_blocking(move || log.read_all_as_stored(after, limit))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let next_after = events.last().map_or(after, |e| e.seq);
+    Ok(Json(EventPage { events, next_after }).into_response())
+}
+
+/// New envelopes as they become durable. `Last-Event-ID` (or `after`) resumes after a seq.
+pub async fn stream_events(
+    State(state): State<AppState>,
+    _: Caller,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let after = match headers.get("last-event-id") {
+        Some(raw) => raw
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                ApiError::bad_field(
+                    "Last-Event-ID",
+                    "must be the seq of the last event received",
+                )
+            })?,
+        None => params.number("after", state.log().head().last_seq, 0, u64::MAX)?,
+    };
+    let subscription = state.log().subscribe_as_stored(after);
+    let events = stream::unfold(subscription, |mut subscription| async move {
+        match subscription.next().await {
+            Ok(stored) => {
+                let data = serde_json::to_string(&stored).expect("stored events serialize");
+                let event = Event::default()
+                    .id(stored.seq.to_string())
+                    .event("event")
+                    .data(data);
+                Some((Ok(event), subscription))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "event stream ended");
+                None
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Verification {
+    pub ok: bool,
+    pub events: u64,
+    pub head_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_bad_seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+pub async fn verify(State(state): State<AppState>, _: Caller) -> Result<Response, ApiError> {
+    let log = state.log().clone();
+    let report: VerifyReport = tokio::task::spawn_blocking(move || log.verify(&mut |_| {}))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(Verification {
+        ok: report.ok,
+        events: report.events,
+        head_hash: report.head_hash,
+        first_bad_seq: report.first_bad_seq,
+        problem: report.problem,
+    })
+    .into_response())
+}

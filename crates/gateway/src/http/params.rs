@@ -1,0 +1,61 @@
+//! Query parameters: moments (`as_of`, `known_at`, `since`, `until`) and bounded numbers.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use stocktake_domain::TimeInput;
+use stocktake_projections::At;
+
+use crate::problem::ApiError;
+
+/// The query string, parsed leniently so that each parameter gets its own clear error.
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_field("query", e.body_text()))?;
+        Ok(Params(map))
+    }
+}
+
+impl Params {
+    /// A moment bounding a question: a date means the end of that day.
+    pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.0
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(|raw| {
+                raw.parse::<TimeInput>()
+                    .map(TimeInput::end)
+                    .map_err(|e| ApiError::bad_field(name, e.to_string()))
+            })
+            .transpose()
+    }
+
+    pub fn at(&self) -> Result<At, ApiError> {
+        Ok(At {
+            as_of: self.time("as_of")?,
+            known_at: self.time("known_at")?,
+        })
+    }
+
+    pub fn number(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ApiError> {
+        let Some(raw) = self.0.get(name).filter(|v| !v.is_empty()) else {
+            return Ok(default);
+        };
+        match raw.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_field(
+                name,
+                format!("must be a whole number from {min} to {max}"),
+            )),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The read side: plans, actions, changes, drift, measures, visits, activity.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use stocktake_domain::{ActionId, MeasureId, PlanId, VisitId};
+use stocktake_projections::views::{action, changes, drift, measure, overview, visit};
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::params::Params;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// A path id that is not a UUID names nothing: 404, as for an unknown id.
+fn id<T: From<Uuid>>(raw: &str, kind: &str) -> Result<T, ApiError> {
+    raw.parse::<Uuid>().map(T::from).map_err(|_| {
+        ApiError::NotFound(format!(
+            "no {kind} with id `{}`",
+            raw.chars().take(64).collect::<String>()
+        ))
+    })
+}
+
+pub async fn list_plans(
+    State(state): State<AppState>,
+    _: Caller,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let at = params.at()?;
+    let model = state.projector().read();
+    Ok(Json(overview::plan_list(&model, &at, state.now())).into_response())
+}
+
+pub async fn get_plan(
+    State(state): State<AppState>,
+    _: Caller,
+    Path(plan_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let plan_id: PlanId = id(&plan_id, "plan")?;
+    let at = params.at()?;
+    let model = state.projector().read();
+    Ok(Json(overview::plan_overview(&model, plan_id, &at, state.now())?).into_response())
+}
+
+pub async fn plan_changes(
+    State(state): State<AppState>,
+    _: Caller,
+    Path(plan_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let plan_id: PlanId = id(&plan_id, "plan")?;
+    let now = state.now();
+    let until = params.time("until")?.unwrap_or(now);
+    let since = params
+        .time("since")?
+        .ok_or_else(|| ApiError::bad_field("since", "is required: a date or RFC 3339 time"))?;
+    if since > until {
+        return Err(ApiError::bad_field("since", "must not be after `until`"));
+    }
+    let known_at = params.time("known_at")?;
+    let model = state.projector().read();
+    Ok(Json(changes::plan_changes(
+        &model, plan_id, since, until, known_at, now,
+    )?)
+    .into_response())
+}
+
+pub async fn plan_drift(
+    State(state): State<AppState>,
+    _: Caller,
+    Path(plan_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let plan_id: PlanId = id(&plan_id, "plan")?;
+    let at = params.at()?;
+    let stale = params.number(
+        "stale_days",
+        drift::DEFAULT_STALE_AFTER_DAYS as u64,
+        1,
+        3650,
+    )?;
+    let model = state.projector().read();
+    Ok(Json(drift::drift(
+        &model,
+        plan_id,
+        stale as i64,
+        &at,
+        state.now(),
+    )?)
+    .into_response())
+}
+
+pub async fn plan_activity(
+    State(state): State<AppState>,
+    _: Caller,
+    Path(plan_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let plan_id: PlanId = id(&plan_id, "plan")?;
+    let at = params.at()?;
+    let limit = params.number("limit", 50, 1, 1000)?;
+    let model = state.projector().read();
+    Ok(Json(changes::activity(
+        &model,
+        plan_id,
+        limit as usize,
+        &at,
+        state.now(),
+    )?)
+    .into_response())
+}
+
+pub async fn plan_measures(
+    State(state): State<AppState>,
+    _: Caller,
+    Path(plan_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let plan_id: PlanId = id(&plan_id, "plan")?;
+    let at = params.at()?;
+    let model = state.projector().read();
+    overview::plan_overview(&model, plan_id, &at, state.now())?;
+    let measures = measure::plan_measures(&model, plan_id, &at, state.now());
+    Ok(Json(serde_json::json!({ "measures": measures })).into_response())
+}
+
+pub async fn plan_visits(
+    State(state): State<AppState>,
+    _: Caller,
+    Path(plan_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let plan_id: PlanId = id(&plan_id, "plan")?;
+    let at = params.at()?;
+    let model = state.projector().read();
+    overview::plan_overview(&model, plan_id, &at, state.now())?;
+    let visits = visit::plan_visits(&model, plan_id, &at, state.now());
+    Ok(Json(serde_json::json!({ "visits": visits })).into_response())
+}
+
+pub async fn get_action(
+    State(state): State<AppState>,
+    _: Caller,
+    Path(action_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let action_id: ActionId = id(&action_id, "action")?;
+    let at = params.at()?;
+    let model = state.projector().read();
+    let detail = action::action_detail(&model, action_id, &at, state.now())?;
+    let etag = HeaderValue::from_str(&format!("\"{}\"", detail.summary.version)).expect("digits");
+    let mut response = Json(detail).into_response();
+    response.headers_mut().insert("etag", etag);
+    Ok(response)
+}
+
+pub async fn action_history(
+    State(state): State<AppState>,
+    _: Caller,
+    Path(action_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let action_id: ActionId = id(&action_id, "action")?;
+    let at = params.at()?;
+    let model = state.projector().read();
+    Ok(Json(action::action_history(&model, action_id, &at, state.now())?).into_response())
+}
+
+pub async fn get_measure(
+    State(state): State<AppState>,
+    _: Caller,
+    Path(measure_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let measure_id: MeasureId = id(&measure_id, "measure")?;
+    let at = params.at()?;
+    let model = state.projector().read();
+    Ok(Json(measure::measure(&model, measure_id, &at, state.now())?).into_response())
+}
+
+pub async fn get_visit(
+    State(state): State<AppState>,
+    _: Caller,
+    Path(visit_id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let visit_id: VisitId = id(&visit_id, "monitoring visit")?;
+    let at = params.at()?;
+    let model = state.projector().read();
+    Ok(Json(visit::visit(&model, visit_id, &at, state.now())?).into_response())
+}

@@ -1,0 +1,213 @@
+//! Every error the API returns, as `application/problem+json` (RFC 9457). Internal failures are
+//! logged in full and answered with a generic detail: nothing internal is echoed to clients.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use stocktake_domain::DomainError;
+use stocktake_projections::NotFound;
+
+use crate::service::CommandError;
+
+/// One input problem: which field, and which rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("the {role} role may not {what}")]
+    Forbidden { role: &'static str, what: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{detail}")]
+    Conflict {
+        detail: String,
+        current_version: Option<u64>,
+    },
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{detail}")]
+    Unprocessable {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("the event log is unavailable")]
+    Unavailable(String),
+    #[error("an internal error occurred")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_version: Option<u64>,
+}
+
+impl ApiError {
+    pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let (field, message) = (field.into(), message.into());
+        ApiError::BadRequest {
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError { field, message }],
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::BadRequest { .. } => (
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "The request is malformed",
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
+            ApiError::Forbidden { .. } => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Not allowed for this role",
+            ),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PayloadTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            ApiError::Unprocessable { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule-refused",
+                "A rule of the plan refused the command",
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The event log is unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        match &self {
+            ApiError::Internal(reason) | ApiError::Unavailable(reason) => {
+                tracing::error!(%reason, status = status.as_u16(), "request failed");
+            }
+            _ => {}
+        }
+        let (errors, current_version) = match &self {
+            ApiError::BadRequest { errors, .. } | ApiError::Unprocessable { errors, .. } => {
+                (errors.clone(), None)
+            }
+            ApiError::Conflict {
+                current_version, ..
+            } => (Vec::new(), *current_version),
+            _ => (Vec::new(), None),
+        };
+        let kind = format!("https://stocktake.invalid/problems/{slug}");
+        let problem = Problem {
+            kind: &kind,
+            title,
+            status: status.as_u16(),
+            detail: self.to_string(),
+            errors,
+            current_version,
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        let field = error.field().unwrap_or("command").to_owned();
+        let detail = error.to_string();
+        match error {
+            DomainError::NotFound { .. } => ApiError::NotFound(detail),
+            DomainError::AlreadyExists { .. } => ApiError::Conflict {
+                detail,
+                current_version: None,
+            },
+            DomainError::Rule { message, .. } => ApiError::Unprocessable {
+                detail,
+                errors: vec![FieldError { field, message }],
+            },
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Domain(e) => e.into(),
+            CommandError::Conflict { current, .. } => ApiError::Conflict {
+                detail: error.to_string(),
+                current_version: Some(current),
+            },
+            CommandError::IdempotencyMismatch => ApiError::Unprocessable {
+                detail: error.to_string(),
+                errors: vec![FieldError {
+                    field: "Idempotency-Key".into(),
+                    message: "was already used for a different request body".into(),
+                }],
+            },
+            CommandError::Unavailable(e) => ApiError::Unavailable(e.to_string()),
+            CommandError::Unreadable(e) => ApiError::Internal(e.to_string()),
+            CommandError::Refused(reason) => ApiError::Conflict {
+                detail: reason,
+                current_version: None,
+            },
+        }
+    }
+}
+
+impl From<NotFound> for ApiError {
+    fn from(error: NotFound) -> Self {
+        ApiError::NotFound(error.to_string())
+    }
+}
+
+impl From<stocktake_log::LogError> for ApiError {
+    fn from(error: stocktake_log::LogError) -> Self {
+        ApiError::Unavailable(error.to_string())
+    }
+}

@@ -1,0 +1,59 @@
+//! What every handler shares: the log, the read models, the tokens, the metrics, the clock.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use stocktake_log::Log;
+use stocktake_projections::Projector;
+
+use crate::metrics::Metrics;
+use crate::tokens::TokenStore;
+
+/// The gateway's state. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    log: Log,
+    projector: Projector,
+    tokens: TokenStore,
+    metrics: Metrics,
+    clock: fn() -> DateTime<Utc>,
+}
+
+impl AppState {
+    pub fn new(log: Log, projector: Projector, tokens: TokenStore) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                log,
+                projector,
+                tokens,
+                metrics: Metrics::default(),
+                clock: Utc::now,
+            }),
+        }
+    }
+
+    pub fn log(&self) -> &Log {
+        &self.inner.log
+    }
+
+    pub fn projector(&self) -> &Projector {
+        &self.inner.projector
+    }
+
+    pub fn tokens(&self) -> &TokenStore {
+        &self.inner.tokens
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.inner.clock)()
+    }
+}
