@@ -121,8 +121,13 @@ fn encoded_len(f: &Fields<'_>) -> usize {
 }
 
 fn chain_hash(head: &[u8], data: &[u8], meta: &[u8]) -> Hash {
+    // Deriving the key from the context costs as much as hashing a small
+    // record, so derive it once and clone the keyed hasher.
+    static KEYED: std::sync::OnceLock<blake3::Hasher> = std::sync::OnceLock::new();
     let data_digest = blake3::hash(data);
-    let mut hasher = blake3::Hasher::new_derive_key(HASH_CONTEXT);
+    let mut hasher = KEYED
+        .get_or_init(|| blake3::Hasher::new_derive_key(HASH_CONTEXT))
+        .clone();
     hasher.update(head);
     hasher.update(data_digest.as_bytes());
     hasher.update(meta);
@@ -289,12 +294,12 @@ pub(crate) fn fields_of<'a>(e: &'a StoredEvent, prev_hash: &'a Hash) -> Fields<'
 /// read, and the generic encoder's per-char iterator showed in profiles.
 pub(crate) fn to_hex(hash: &Hash) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(64);
-    for b in hash {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 0x0f)]);
+    let mut out = [0u8; 64];
+    for (pair, b) in out.chunks_exact_mut(2).zip(hash) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
     }
-    String::from_utf8(out).unwrap_or_default()
+    std::str::from_utf8(&out).unwrap_or_default().to_owned()
 }
 
 /// Parses a lowercase hex chain hash.
