@@ -191,3 +191,27 @@ fn async_appends_from_many_tasks_are_all_acknowledged_once() {
     assert_eq!(seqs, (1..=160).collect::<Vec<_>>());
     assert!(log.verify(&mut |_| {}).unwrap().ok);
 }
+
+#[test]
+fn a_command_can_be_looked_up_with_its_digest_before_deciding_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let req = request_n(Uuid::new_v4(), ExpectedVersion::Any, 2);
+    assert_eq!(
+        log.command_for(req.command_id, &req.request_digest)
+            .unwrap(),
+        None
+    );
+    let original = log.append_blocking(req.clone()).unwrap();
+
+    let found = log
+        .command_for(req.command_id, &req.request_digest)
+        .unwrap()
+        .unwrap();
+    assert!(found.duplicate);
+    assert_eq!(found.events, original.events);
+    assert!(matches!(
+        log.command_for(req.command_id, &[1; 32]),
+        Err(AppendError::IdempotencyMismatch { command_id }) if command_id == req.command_id
+    ));
+}
