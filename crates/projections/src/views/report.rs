@@ -51,8 +51,10 @@ pub struct Provenance {
 pub enum SinceBasis {
     /// The reader gave the date.
     Requested,
-    /// The end of the day of the last improvement board meeting before the report's date:
-    /// the board hears what happened since it last met.
+    /// The last improvement board meeting before the report's date: the board hears what
+    /// happened since it last met. The window opens as that meeting's day begins, so the
+    /// meeting and what it decided are the first changes, and an entry about an earlier day
+    /// recorded on or after it is marked backdated: that meeting could not have seen it.
     BoardMeeting { forum: String, held_on: NaiveDate },
     /// The plan has no earlier board meeting, so a fixed window.
     Window { days: i64 },
@@ -134,7 +136,7 @@ pub fn board_report(
         Some(since) => (since, SinceBasis::Requested),
         None => match last_board_meeting(model, plan_id, &at) {
             Some((forum, held_on)) => (
-                end_of_day(held_on),
+                start_of_day(held_on),
                 SinceBasis::BoardMeeting { forum, held_on },
             ),
             None => (
@@ -168,6 +170,11 @@ pub fn board_report(
             generated_at: now,
         },
     })
+}
+
+/// The last instant before a day begins: a window `(since, until]` from it includes the day.
+fn start_of_day(day: NaiveDate) -> DateTime<Utc> {
+    day.pred_opt().map_or(DateTime::<Utc>::MIN_UTC, end_of_day)
 }
 
 /// The forum name and day of the latest improvement board meeting held before the moment.
@@ -288,7 +295,15 @@ mod tests {
                 held_on: NaiveDate::from_ymd_opt(2018, 7, 24).unwrap(),
             }
         );
-        assert_eq!(report.changes.since, day(2018, 7, 24));
+        assert_eq!(report.changes.since, day(2018, 7, 23));
+        assert!(
+            report
+                .changes
+                .changes
+                .iter()
+                .any(|c| c.event_type == "MeetingHeld" && !c.backdated),
+            "the board of 24 July opens the list"
+        );
         let backdated: Vec<_> = report
             .changes
             .changes
@@ -310,6 +325,20 @@ mod tests {
             "the June caseload corrected to 20.1 on 6 August: {backdated:#?}"
         );
         assert_eq!(report.headline.changes_recorded_late, backdated.len());
+    }
+
+    #[test]
+    fn what_the_last_board_decided_that_day_is_news_not_a_late_entry() {
+        let model = demo_model();
+        let report = report_as_of(&model, day(2018, 9, 30));
+        let redraft = report
+            .changes
+            .changes
+            .iter()
+            .find(|c| c.event_type == "PlanRevised")
+            .expect("the redraft agreed at the board of 26 September");
+        assert!(redraft.recorded_at > redraft.effective_at);
+        assert!(!redraft.backdated);
     }
 
     #[test]
