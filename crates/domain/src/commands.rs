@@ -25,6 +25,18 @@ macro_rules! commands {
             /// Every command type name, in catalogue order.
             pub const TYPES: &'static [&'static str] = &[$($snake,)*];
 
+            /// Reads the fields of the command named `type_name` (without the `type` field), so
+            /// that errors point into the command's own fields. `None` for an unknown name.
+            pub fn deserialize_named<'de, D: serde::Deserializer<'de>>(
+                type_name: &str,
+                fields: D,
+            ) -> Result<Option<Command>, D::Error> {
+                match type_name {
+                    $($snake => $name::deserialize(fields).map(|c| Some(Command::$variant(c))),)*
+                    _ => Ok(None),
+                }
+            }
+
             /// The command's type name (`"change_action_status"`).
             pub fn type_name(&self) -> &'static str {
                 match self {

@@ -10,6 +10,7 @@
 //! served as OpenAPI 3 at `/api/v1/openapi.json`.
 
 pub mod http;
+pub mod locks;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;

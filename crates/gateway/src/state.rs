@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use stocktake_log::Log;
 use stocktake_projections::Projector;
 
+use crate::locks::StreamLocks;
 use crate::metrics::Metrics;
 use crate::tokens::TokenStore;
 
@@ -21,6 +22,7 @@ struct Inner {
     projector: Projector,
     tokens: TokenStore,
     metrics: Metrics,
+    streams: StreamLocks,
     clock: fn() -> DateTime<Utc>,
 }
 
@@ -32,6 +34,7 @@ impl AppState {
                 projector,
                 tokens,
                 metrics: Metrics::default(),
+                streams: StreamLocks::default(),
                 clock: Utc::now,
             }),
         }
@@ -51,6 +54,11 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Commands on one stream take turns.
+    pub fn streams(&self) -> &StreamLocks {
+        &self.inner.streams
     }
 
     pub fn now(&self) -> DateTime<Utc> {

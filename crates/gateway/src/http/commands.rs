@@ -71,7 +71,7 @@ pub async fn post_command(
     command.fill_missing_ids(&mut Uuid::now_v7);
 
     let actor = caller.name().to_owned();
-    let request = CommandRequest {
+    let mut request = CommandRequest {
         request_digest: request_digest(&actor, &original),
         command_id: idempotency_key
             .map_or_else(Uuid::now_v7, |key| command_id_for_key(&actor, key)),
@@ -82,7 +82,12 @@ pub async fn post_command(
         expected_version,
         correlation_id: request_id(&headers).unwrap_or_else(Uuid::now_v7),
     };
+    let target = request.command.target().map(|t| t.id).unwrap_or_default();
+    let turn = state.streams().turn(target).await;
+    // Stamped once the stream is ours, so one stream's recorded times follow its order.
+    request.recorded_at = state.now();
     let result = service::execute(state.log(), &request).await;
+    drop(turn);
     let recorded = match result {
         Ok(recorded) => recorded,
         Err(e) => {
@@ -103,7 +108,7 @@ pub async fn post_command(
     )
     .await;
     let body = CommandResponse {
-        stream_id: recorded.stream.id,
+        stream_id: outcome.stream_id,
         stream_type: recorded.stream.stream_type,
         version: outcome.stream_version,
         events: outcome
@@ -203,19 +208,9 @@ fn request_id(headers: &HeaderMap) -> Option<Uuid> {
 }
 
 /// Reads the command, naming the field and the rule on failure.
-fn parse_command(fields: Map<String, Value>) -> Result<Command, ApiError> {
-    match fields.get("type") {
-        Some(Value::String(name)) if Command::TYPES.contains(&name.as_str()) => {}
-        Some(Value::String(name)) => {
-            return Err(ApiError::bad_field(
-                "type",
-                format!(
-                    "`{}` is not a command; see docs/EVENTS.md for the {} commands",
-                    name.chars().take(60).collect::<String>(),
-                    Command::TYPES.len()
-                ),
-            ))
-        }
+fn parse_command(mut fields: Map<String, Value>) -> Result<Command, ApiError> {
+    let name = match fields.remove("type") {
+        Some(Value::String(name)) => name,
         Some(_) => {
             return Err(ApiError::bad_field(
                 "type",
@@ -228,17 +223,36 @@ fn parse_command(fields: Map<String, Value>) -> Result<Command, ApiError> {
                 "is required: the command's name",
             ))
         }
-    }
-    serde_path_to_error::deserialize::<_, Command>(Value::Object(fields)).map_err(|e| {
-        let message = e.inner().to_string();
-        let path = e.path().to_string();
-        let field =
-            field_named_in(&message).unwrap_or(if path == "." { "body".to_owned() } else { path });
-        ApiError::BadRequest {
-            detail: format!("{field}: {message}"),
-            errors: vec![FieldError { field, message }],
+    };
+    let unknown = || {
+        ApiError::bad_field(
+            "type",
+            format!(
+                "`{}` is not a command; see docs/EVENTS.md for the {} commands",
+                name.chars().take(60).collect::<String>(),
+                Command::TYPES.len()
+            ),
+        )
+    };
+    let mut track = serde_path_to_error::Track::new();
+    let fields = serde_path_to_error::Deserializer::new(Value::Object(fields), &mut track);
+    match Command::deserialize_named(&name, fields) {
+        Ok(Some(command)) => Ok(command),
+        Ok(None) => Err(unknown()),
+        Err(e) => {
+            let message = e.to_string();
+            let path = track.path().to_string();
+            let field = field_named_in(&message).unwrap_or(if path == "." {
+                "body".to_owned()
+            } else {
+                path
+            });
+            Err(ApiError::BadRequest {
+                detail: format!("{field}: {message}"),
+                errors: vec![FieldError { field, message }],
+            })
         }
-    })
+    }
 }
 
 /// serde names the field itself in "unknown field `x`" and "missing field `x`".

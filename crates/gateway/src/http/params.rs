@@ -39,6 +39,19 @@ impl Params {
             .transpose()
     }
 
+    /// A moment opening a window (`since`): a date means the start of that day.
+    pub fn start_time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.0
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(|raw| {
+                raw.parse::<TimeInput>()
+                    .map(TimeInput::start)
+                    .map_err(|e| ApiError::bad_field(name, e.to_string()))
+            })
+            .transpose()
+    }
+
     pub fn at(&self) -> Result<At, ApiError> {
         Ok(At {
             as_of: self.time("as_of")?,

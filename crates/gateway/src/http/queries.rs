@@ -55,7 +55,7 @@ pub async fn plan_changes(
     let now = state.now();
     let until = params.time("until")?.unwrap_or(now);
     let since = params
-        .time("since")?
+        .start_time("since")?
         .ok_or_else(|| ApiError::bad_field("since", "is required: a date or RFC 3339 time"))?;
     if since > until {
         return Err(ApiError::bad_field("since", "must not be after `until`"));
