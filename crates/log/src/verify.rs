@@ -33,7 +33,18 @@ pub(crate) fn verify(
     let range = keys::event(1)..=keys::event(head.last_seq.max(1));
     if head.last_seq > 0 {
         for item in shared.db.range(range) {
-            let (key, value) = item.map_err(shared.sled_error("scanning the event log"))?;
+            let (key, value) = match item {
+                Ok(entry) => entry,
+                // sled checks its own pages: a damaged page is a verification failure at the
+                // first event that could not be read, not an I/O failure of the verifier.
+                Err(sled::Error::Corruption { at, .. }) => {
+                    let seq = walk.expected;
+                    return Ok(walk.report(Some(format!(
+                        "the store's bytes are damaged where event {seq} or later is kept (sled reports corruption at {at:?})"
+                    ))));
+                }
+                Err(e) => return Err(shared.sled_error("scanning the event log")(e)),
+            };
             if let Err(problem) = walk.check(shared, &key, &value)? {
                 return Ok(walk.report(Some(problem)));
             }
