@@ -1,0 +1,24 @@
+# Stocktake's everyday commands. A convenience only: each recipe is one plain cargo command.
+
+# Serve the demo plan on http://127.0.0.1:8080 (token in stocktake-data/director.token).
+run:
+    cargo run --release -p stocktake -- serve --demo
+
+# Load the demo journey into a fresh data directory.
+demo dir="stocktake-data":
+    cargo run --release -p stocktake -- demo --data-dir {{dir}}
+
+# Every test: unit, property, end-to-end, crash.
+test:
+    cargo test --workspace
+
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+    cargo fmt --all
+
+# The event log's benchmarks (release); figures go to docs/PERFORMANCE.md by hand.
+bench:
+    cargo bench -p stocktake-log --bench append
