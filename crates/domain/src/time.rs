@@ -195,6 +195,8 @@ mod tests {
         let last = Some(at("2018-07-01T00:00:00Z"));
         assert!(effective_time("2018-07-01".parse().ok(), now, last).is_ok());
         let err = effective_time("2018-06-30".parse().ok(), now, last).unwrap_err();
-        assert!(err.to_string().contains("must not be earlier than the latest change"));
+        assert!(err
+            .to_string()
+            .contains("must not be earlier than the latest change"));
     }
 }

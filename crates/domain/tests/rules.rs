@@ -585,7 +585,10 @@ mod envelope {
         let mut s = given([]);
         s.when_at(create_plan(), "2018-07-01".parse().ok()).unwrap();
         assert_refused(
-            s.when_at(milestone("Before the plan existed"), "2018-06-30".parse().ok()),
+            s.when_at(
+                milestone("Before the plan existed"),
+                "2018-06-30".parse().ok(),
+            ),
             "effective_at",
             "must not be earlier than the latest change",
         );
