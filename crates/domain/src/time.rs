@@ -105,8 +105,9 @@ pub fn effective_time(
     stream_last_effective: Option<DateTime<Utc>>,
 ) -> Result<DateTime<Utc>, DomainError> {
     let Some(requested) = requested else {
-        // Unless the clock went back, "now" is after the stream's last event anyway.
-        return Ok(stream_last_effective.map_or(recorded_at, |last| last.max(recorded_at)));
+        // "Now" follows the stream's last event unless the wall clock went back; even then the
+        // event keeps its true recorded time rather than claim to have happened later.
+        return Ok(recorded_at);
     };
     let effective = requested.start();
     if let Some(last) = stream_last_effective {
