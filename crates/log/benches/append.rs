@@ -147,6 +147,128 @@ fn main() {
     );
     report("batched import", import_rate, 100_000.0, "events/s");
     report("read_all decode", scan_rate, 1_000_000.0, "events/s");
+
+    // One machine-readable line per figure, for the suite (crates/bench).
+    println!();
+    let n = |events: usize| Some(events as u64);
+    result(
+        "log.limit.write_fdatasync",
+        bare.0,
+        "events/s",
+        None,
+        None,
+        n((3_000 / scale).max(10)),
+    );
+    result(
+        "log.limit.sled_batch_1",
+        raw_one.0,
+        "events/s",
+        None,
+        None,
+        n((2_000 / scale).max(1)),
+    );
+    let sled = Some(("log.limit.sled_batch_group", raw.0));
+    for ((appenders, _), r) in runs.iter().zip(&results) {
+        let name = format!("log.append.{appenders}w");
+        let (target, reference) = match appenders {
+            64 => (Some(50_000.0), sled),
+            1 => (None, Some(("log.limit.write_fdatasync", bare.0))),
+            _ => (None, None),
+        };
+        result(&name, r.rate, "events/s", reference, target, Some(r.events));
+        result(
+            &format!("{name}.p50"),
+            millis(r.p50),
+            "ms",
+            None,
+            None,
+            Some(r.events),
+        );
+        result(
+            &format!("{name}.p99"),
+            millis(r.p99),
+            "ms",
+            None,
+            None,
+            Some(r.events),
+        );
+    }
+    result(
+        "log.limit.sled_batch_group",
+        raw.0,
+        "events/s",
+        None,
+        None,
+        n((40_000 / scale).max(group)),
+    );
+    let last = format!("log.append.{}w", runs.last().expect("a run").0);
+    result(
+        &format!("{last}_vs_sled"),
+        many.rate / raw.0,
+        "ratio",
+        None,
+        Some(0.5),
+        Some(many.events),
+    );
+    result(
+        "log.append.1w_vs_write_fdatasync",
+        one.rate / bare.0,
+        "ratio",
+        None,
+        Some(0.8),
+        Some(one.events),
+    );
+    result(
+        "log.import",
+        import_rate,
+        "events/s",
+        None,
+        Some(100_000.0),
+        Some(head.last_seq),
+    );
+    result(
+        "log.read_all_decode",
+        scan_rate,
+        "events/s",
+        Some(("log.limit.sled_scan", raw_scan)),
+        Some(1_000_000.0),
+        Some(scanned),
+    );
+    result(
+        "log.limit.sled_scan",
+        raw_scan,
+        "events/s",
+        None,
+        None,
+        Some(scanned),
+    );
+}
+
+/// `RESULT {json}`: the suite's format. A target is a floor on `value`.
+fn result(
+    name: &str,
+    value: f64,
+    unit: &str,
+    reference: Option<(&str, f64)>,
+    target: Option<f64>,
+    size: Option<u64>,
+) {
+    let line = serde_json::json!({
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "reference_name": reference.map(|r| r.0),
+        "reference_value": reference.map(|r| r.1),
+        "ratio": reference.map(|r| value / r.1),
+        "target": target,
+        "met": target.map(|t| value >= t),
+        "size": size,
+    });
+    println!("RESULT {line}");
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 fn report(what: &str, value: f64, target: f64, unit: &str) {
