@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::error::{DomainError, EntityKind};
 use crate::ids::*;
 use crate::stream::{StreamRef, StreamType};
 use crate::text::*;
@@ -165,6 +166,22 @@ impl Command {
                 | Command::DefineMeasure(_)
                 | Command::RecordVisit(_)
         )
+    }
+
+    /// The refusal for a target id that belongs to a stream of another kind: it names nothing
+    /// of the kind the command wants, or, for a creation, an id already taken.
+    pub fn wrong_kind(&self, target: StreamRef) -> DomainError {
+        let (field, kind) = match target.stream_type {
+            StreamType::Plan => ("plan_id", EntityKind::Plan),
+            StreamType::Action => ("action_id", EntityKind::Action),
+            StreamType::Measure => ("measure_id", EntityKind::Measure),
+            StreamType::Visit => ("visit_id", EntityKind::Visit),
+        };
+        if self.target_is_new() {
+            DomainError::already_exists(field, kind, target.id)
+        } else {
+            DomainError::not_found(field, kind, target.id)
+        }
     }
 
     /// Editors may update actions; only a director may shape the plan.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::aggregates::{decide, AggregateState, Facts};
 use crate::commands::Command;
 use crate::envelope::Envelope;
-use crate::error::{DomainError, EntityKind};
+use crate::error::DomainError;
 use crate::events::Event;
 use crate::stream::{StreamRef, StreamType};
 use crate::time::{effective_time, TimeInput};
@@ -62,7 +62,7 @@ impl MemoryStore {
             .ok_or_else(|| DomainError::rule("id", "the command names no stream"))?;
         if let Some((existing_type, _)) = self.streams.get(&target.id) {
             if *existing_type != target.stream_type {
-                return Err(wrong_kind(&command, target));
+                return Err(command.wrong_kind(target));
             }
         }
         let effective_at = effective_time(
@@ -103,20 +103,5 @@ impl MemoryStore {
             recorded.push(envelope);
         }
         Ok(recorded)
-    }
-}
-
-/// An id that belongs to a stream of another kind: it names nothing of the kind asked for.
-fn wrong_kind(command: &Command, target: StreamRef) -> DomainError {
-    let (field, kind) = match target.stream_type {
-        StreamType::Plan => ("plan_id", EntityKind::Plan),
-        StreamType::Action => ("action_id", EntityKind::Action),
-        StreamType::Measure => ("measure_id", EntityKind::Measure),
-        StreamType::Visit => ("visit_id", EntityKind::Visit),
-    };
-    if command.target_is_new() {
-        DomainError::already_exists(field, kind, target.id)
-    } else {
-        DomainError::not_found(field, kind, target.id)
     }
 }
