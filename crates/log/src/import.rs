@@ -11,16 +11,16 @@
 //! nothing until the import is complete, because the published head stays
 //! at 0 until then.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::sync::mpsc::{sync_channel, Receiver, Sender};
 use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::keys::{self, CommandEntry};
+use crate::keys;
 use crate::record::{self, Hash, GENESIS};
-use crate::shared::StreamInfo;
+use crate::shared::{CommandSpan, Index, StreamInfo};
 use crate::writer::{Control, ImportChunk, Msg};
 use crate::{Head, ImportError, LogError, StoredEvent};
 
@@ -78,8 +78,9 @@ struct Importer {
     expected: u64,
     prev: Hash,
     streams: HashMap<Uuid, StreamInfo>,
-    commands: HashSet<Uuid>,
-    command: Option<(Uuid, CommandEntry)>,
+    /// The current command and its stream.
+    command: Option<(Uuid, Uuid)>,
+    index: Index,
     batch: sled::Batch,
     in_batch: usize,
     in_flight: Option<Receiver<Result<(), LogError>>>,
@@ -94,8 +95,8 @@ impl Default for Importer {
             expected: 1,
             prev: GENESIS,
             streams: HashMap::new(),
-            commands: HashSet::new(),
             command: None,
+            index: Index::default(),
             batch,
             in_batch: 0,
             in_flight: None,
@@ -137,11 +138,6 @@ impl Importer {
                 self.ship(claim)?;
             }
         }
-        self.end_command();
-        for (stream_id, info) in &self.streams {
-            self.batch
-                .insert(&keys::stream_meta(*stream_id), info.stream_type.as_bytes());
-        }
         self.ship(claim)?;
         if let Some(rx) = self.in_flight.take() {
             wait(rx)?;
@@ -153,7 +149,7 @@ impl Importer {
             Control::ImportFinish {
                 last_seq,
                 hash: self.prev,
-                streams: self.streams,
+                index: self.index,
                 ack: ack_tx,
             },
         )?;
@@ -233,10 +229,6 @@ impl Importer {
         self.track_command(&event)?;
 
         self.batch.insert(&keys::event(seq), record.as_slice());
-        self.batch.insert(
-            &keys::stream_index(event.stream_id, event.stream_version),
-            &keys::u64_value(seq),
-        );
         self.in_batch += 1;
         self.prev = hash;
         self.expected += 1;
@@ -244,39 +236,32 @@ impl Importer {
     }
 
     /// A command's events are contiguous and in one stream, as the writer
-    /// writes them; the `C` index is rebuilt from them.
+    /// writes them; the command index is rebuilt from them.
     fn track_command(&mut self, event: &StoredEvent) -> Result<(), String> {
-        if let Some((id, entry)) = &mut self.command {
-            if *id == event.command_id {
-                if entry.stream_id != event.stream_id {
+        if let Some((id, stream_id)) = self.command {
+            if id == event.command_id {
+                if stream_id != event.stream_id {
                     return Err(format!("command {id} spans two streams"));
                 }
-                entry.count += 1;
+                self.index
+                    .extend_last(event.stream_id, event.command_id, event.seq);
                 return Ok(());
             }
         }
-        self.end_command();
-        if !self.commands.insert(event.command_id) {
+        if self.index.command(&event.command_id).is_some() {
             return Err(format!(
                 "command {} reappears after other commands' events",
                 event.command_id
             ));
         }
-        let entry = CommandEntry {
-            digest: keys::UNKNOWN_DIGEST,
-            stream_id: event.stream_id,
+        let span = CommandSpan {
             first_seq: event.seq,
             count: 1,
         };
-        self.command = Some((event.command_id, entry));
+        self.index
+            .add(event.stream_id, &event.stream_type, event.command_id, span);
+        self.command = Some((event.command_id, event.stream_id));
         Ok(())
-    }
-
-    fn end_command(&mut self) {
-        if let Some((id, entry)) = self.command.take() {
-            self.batch
-                .insert(&keys::command(id), entry.encode().to_vec());
-        }
     }
 }
 

@@ -10,12 +10,19 @@
 //! meta:    event_id(16) recorded_at(i64 secs + u32 nanos) effective_at(i64 + u32)
 //!          command_id(16) correlation_id(16) actor(u16 len + bytes)
 //! hash:    32 bytes
+//! tail:    request_digest(32) tail_check(8)
 //! ```
 //!
 //! `hash = BLAKE3-derive-key(CONTEXT, head || BLAKE3(data) || meta)`, which is
 //! `H(prev_hash || seq || stream || type || H(payload) || metadata)` over the
 //! exact stored bytes. Chaining the payload's digest instead of the payload
 //! keeps the chain checkable should a payload ever have to be redacted.
+//!
+//! The tail carries the request digest of the command (for idempotency; all
+//! zeros for imported events, whose digest the export format does not
+//! carry). It is not chained, so an export and import reproduce every hash,
+//! but `tail_check` (the first 8 bytes of BLAKE3 over the hash and the
+//! digest) makes any change to it detectable by `verify`.
 //!
 //! Decoding is strict: every byte has exactly one meaning (no padding, no
 //! trailing bytes, valid UTF-8, valid timestamps, valid JSON), so a record
@@ -34,9 +41,9 @@ pub(crate) type Hash = [u8; 32];
 /// What the first event's `prev_hash` is.
 pub(crate) const GENESIS: Hash = [0; 32];
 
-/// The only record format so far. A new format gets a new byte, and the
-/// decoder keeps reading the old ones.
-const FORMAT_V1: u8 = 1;
+/// The record format. Format 1 (no tail) was never deployed; a future
+/// format gets a new byte, and the decoder keeps reading the old ones.
+const FORMAT_V2: u8 = 2;
 
 /// Domain separation for the chain hash, so no other BLAKE3 use in the
 /// system can produce a colliding preimage.
@@ -66,6 +73,8 @@ pub(crate) struct Fields<'a> {
     pub command_id: Uuid,
     pub correlation_id: Uuid,
     pub actor: &'a str,
+    /// Stored in the tail, outside the chain hash.
+    pub request_digest: &'a Hash,
 }
 
 /// Appends the encoded record to `out` and returns its chain hash.
@@ -75,7 +84,7 @@ pub(crate) struct Fields<'a> {
 pub(crate) fn encode(f: &Fields<'_>, out: &mut Vec<u8>) -> Hash {
     let start = out.len();
     out.reserve(encoded_len(f));
-    out.push(FORMAT_V1);
+    out.push(FORMAT_V2);
     out.extend_from_slice(f.prev_hash);
     out.extend_from_slice(&f.seq.to_be_bytes());
     out.extend_from_slice(f.stream_id.as_bytes());
@@ -95,7 +104,19 @@ pub(crate) fn encode(f: &Fields<'_>, out: &mut Vec<u8>) -> Hash {
     put_str16(out, f.actor);
     let hash = chain_hash(&out[start..head_end], f.data, &out[meta_start..]);
     out.extend_from_slice(&hash);
+    out.extend_from_slice(f.request_digest);
+    out.extend_from_slice(&tail_check(&hash, f.request_digest));
     hash
+}
+
+/// Protects the unchained request digest against silent change.
+fn tail_check(hash: &Hash, digest: &Hash) -> [u8; 8] {
+    let mut h = blake3::Hasher::new();
+    h.update(hash);
+    h.update(digest);
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    out
 }
 
 fn encoded_len(f: &Fields<'_>) -> usize {
@@ -118,6 +139,8 @@ fn encoded_len(f: &Fields<'_>) -> usize {
         + 2
         + f.actor.len()
         + 32
+        + 32
+        + 8
 }
 
 fn chain_hash(head: &[u8], data: &[u8], meta: &[u8]) -> Hash {
@@ -167,6 +190,8 @@ pub(crate) struct Record<'a> {
     pub correlation_id: Uuid,
     pub actor: &'a str,
     pub hash: Hash,
+    pub request_digest: Hash,
+    tail_check: [u8; 8],
     head: &'a [u8],
     meta: &'a [u8],
 }
@@ -177,7 +202,7 @@ impl<'a> Record<'a> {
     pub(crate) fn decode(bytes: &'a [u8]) -> Result<Self, String> {
         let mut r = Reader { buf: bytes, pos: 0 };
         let format = r.u8("format")?;
-        if format != FORMAT_V1 {
+        if format != FORMAT_V2 {
             return Err(format!("unknown record format {format}"));
         }
         let prev_hash = r.hash("prev_hash")?;
@@ -199,6 +224,8 @@ impl<'a> Record<'a> {
         let actor = r.str16("actor")?;
         let meta_end = r.pos;
         let hash = r.hash("hash")?;
+        let request_digest = r.hash("request_digest")?;
+        let tail_check = r.array("tail_check")?;
         if r.pos != bytes.len() {
             return Err(format!(
                 "{} unexpected bytes after the hash",
@@ -221,6 +248,8 @@ impl<'a> Record<'a> {
             correlation_id,
             actor,
             hash,
+            request_digest,
+            tail_check,
             head: &bytes[..head_end],
             meta: &bytes[meta_start..meta_end],
         })
@@ -231,12 +260,20 @@ impl<'a> Record<'a> {
         chain_hash(self.head, self.data.as_bytes(), self.meta)
     }
 
-    /// The public envelope. Fails only if the payload is not valid JSON,
-    /// which a record written by this crate never is.
-    pub(crate) fn to_stored_event(&self) -> Result<StoredEvent, String> {
-        let data = RawValue::from_string(self.data.to_owned())
-            .map_err(|e| format!("the payload is not valid JSON: {e}"))?;
-        Ok(StoredEvent {
+    /// `true` if the unchained tail (the request digest) is as written.
+    pub(crate) fn tail_ok(&self) -> bool {
+        tail_check(&self.hash, &self.request_digest) == self.tail_check
+    }
+
+    /// The public envelope.
+    ///
+    /// The payload is not parsed again: it was checked to be JSON when it
+    /// was appended (the caller's `Box<RawValue>`) or imported, and is
+    /// chained into the hash, so [`crate::Log::verify`] finds any change to
+    /// it. Decoding checked that it is UTF-8. Re-validating it cost more than
+    /// everything else a read does per event.
+    pub(crate) fn to_stored_event(&self) -> StoredEvent {
+        StoredEvent {
             seq: self.seq,
             event_id: self.event_id,
             stream_id: self.stream_id,
@@ -249,11 +286,43 @@ impl<'a> Record<'a> {
             correlation_id: self.correlation_id,
             schema_version: self.schema_version,
             event_type: self.event_type.to_owned(),
-            data,
+            data: stored_json(self.data),
             prev_hash: to_hex(&self.prev_hash),
             hash: to_hex(&self.hash),
-        })
+        }
     }
+}
+
+/// serde_json's marker for "write this string verbatim": the name under
+/// which `RawValue` serializes itself (serde_json 1.x, `raw.rs`). The unit
+/// test `stored_json_is_the_stored_bytes` fails if a serde_json upgrade
+/// changes it.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Serializes as the wrapped text, verbatim.
+struct Verbatim<'a>(&'a str);
+
+impl serde::Serialize for Verbatim<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct(RAW_VALUE_TOKEN, 1)?;
+        s.serialize_field(RAW_VALUE_TOKEN, self.0)?;
+        s.end()
+    }
+}
+
+/// A `Box<RawValue>` holding exactly `json`, which the caller knows to be
+/// JSON, without parsing it: serde_json's `to_raw_value` writes a raw value
+/// through unchanged and does not re-parse its output. Falls back to the
+/// validating constructor should that ever fail.
+fn stored_json(json: &str) -> Box<RawValue> {
+    serde_json::value::to_raw_value(&Verbatim(json))
+        .ok()
+        .filter(|raw| raw.get() == json)
+        .or_else(|| RawValue::from_string(json.to_owned()).ok())
+        // Unreachable for stored records (see above); a JSON null rather
+        // than a panic.
+        .unwrap_or_default()
 }
 
 /// Decodes a stored record into the public envelope, mapping failures to
@@ -267,7 +336,7 @@ pub(crate) fn decode_event(seq: u64, bytes: &[u8]) -> Result<StoredEvent, crate:
             record.seq
         )));
     }
-    record.to_stored_event().map_err(corrupt)
+    Ok(record.to_stored_event())
 }
 
 /// The fields of a public envelope, for re-encoding on import.
@@ -287,6 +356,7 @@ pub(crate) fn fields_of<'a>(e: &'a StoredEvent, prev_hash: &'a Hash) -> Fields<'
         command_id: e.command_id,
         correlation_id: e.correlation_id,
         actor: &e.actor,
+        request_digest: &crate::keys::UNKNOWN_DIGEST,
     }
 }
 
@@ -404,6 +474,7 @@ mod tests {
             command_id: Uuid::from_u128(3),
             correlation_id: Uuid::from_u128(4),
             actor: "director@council.example",
+            request_digest: &[5; 32],
         }
     }
 
@@ -436,12 +507,27 @@ mod tests {
                 let mut bad = buf.clone();
                 bad[i] ^= flip;
                 let undetected = match Record::decode(&bad) {
-                    Ok(r) => r.computed_hash() == r.hash && r.prev_hash == prev && r.seq == 7,
+                    Ok(r) => {
+                        r.computed_hash() == r.hash
+                            && r.tail_ok()
+                            && r.prev_hash == prev
+                            && r.seq == 7
+                    }
                     Err(_) => false,
                 };
                 assert!(!undetected, "flipping {flip:#x} at byte {i} went unnoticed");
             }
         }
+    }
+
+    #[test]
+    fn stored_json_is_the_stored_bytes() {
+        for json in [r#"{"a":[1,2.5,"x\"y"],"b":null}"#, "null", " 1 ", "\"é\""] {
+            assert_eq!(stored_json(json).get(), json);
+        }
+        // The fast path, not the validating fallback, produced it.
+        let raw = serde_json::value::to_raw_value(&Verbatim("not json")).unwrap();
+        assert_eq!(raw.get(), "not json");
     }
 
     #[test]

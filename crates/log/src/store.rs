@@ -14,7 +14,7 @@ use crate::durable::Syncer;
 use crate::keys;
 use crate::lock::{self, DirLock};
 use crate::record::{self, Hash, GENESIS};
-use crate::shared::{Shared, StreamInfo};
+use crate::shared::{CommandSpan, Index, Shared};
 use crate::subscription::Subscription;
 use crate::sync;
 use crate::writer::{self, Control, Msg, Reply, Writer};
@@ -116,12 +116,13 @@ impl Log {
 
         let mut problems = Vec::new();
         let head = load_head(&db, &dir, &mut problems)?;
-        let streams = load_streams(&db, &dir, &mut problems)?;
+        let index = load_index(&db, &dir, head.0, &mut problems)?;
+        let streams = index.stream_infos();
         let shared = Arc::new(Shared::new(
             dir.clone(),
             db,
             head,
-            streams.clone(),
+            index,
             options.upcaster,
             lock,
         ));
@@ -184,12 +185,9 @@ impl Log {
     /// `None` if the command id is unknown.
     pub fn command(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, LogError> {
         let shared = self.shared();
-        match shared.command_entry(command_id)? {
-            Some(entry) if entry.last_seq() <= shared.last_seq() => {
-                Ok(Some(shared.outcome_of(&entry)?))
-            }
-            _ => Ok(None),
-        }
+        Ok(shared
+            .command_outcome(command_id, Some(shared.last_seq()))?
+            .map(|(_, outcome)| outcome))
     }
 
     /// The outcome of an acknowledged command if `request_digest` matches the one it was
@@ -201,14 +199,11 @@ impl Log {
         request_digest: &[u8; 32],
     ) -> Result<Option<AppendOutcome>, AppendError> {
         let shared = self.shared();
-        match shared.command_entry(command_id)? {
-            Some(entry) if entry.last_seq() <= shared.last_seq() => {
-                if entry.digest != keys::UNKNOWN_DIGEST && entry.digest != *request_digest {
-                    return Err(AppendError::IdempotencyMismatch { command_id });
-                }
-                Ok(Some(shared.outcome_of(&entry)?))
+        match shared.command_outcome(command_id, Some(shared.last_seq()))? {
+            Some((digest, _)) if digest != keys::UNKNOWN_DIGEST && digest != *request_digest => {
+                Err(AppendError::IdempotencyMismatch { command_id })
             }
-            _ => Ok(None),
+            found => Ok(found.map(|(_, outcome)| outcome)),
         }
     }
 
@@ -472,51 +467,72 @@ fn load_head(
     })
 }
 
-/// Stream types from the `T` entries, versions from the last `S` entry
-/// of each stream.
-fn load_streams(
+/// Rebuilds the stream and command indexes from the event records up to
+/// `head` (decoding each, without checking hashes: that is `verify`'s job).
+/// A record that cannot be indexed is a problem, which stops appends until
+/// someone runs `verify`; reads keep working.
+fn load_index(
     db: &sled::Db,
     dir: &Path,
+    head: u64,
     problems: &mut Vec<String>,
-) -> Result<HashMap<Uuid, StreamInfo>, LogError> {
-    let sled_err = |action| {
-        let dir = dir.to_path_buf();
-        move |source| LogError::Sled {
-            action,
-            dir,
-            source,
+) -> Result<Index, LogError> {
+    let mut index = Index::default();
+    if head == 0 {
+        return Ok(index);
+    }
+    let mut versions: HashMap<Uuid, u64> = HashMap::new();
+    let mut last_command = None;
+    // One damaged record can make every later event of its stream look
+    // wrong; the first few say enough.
+    let mut note = |problem: String| {
+        if problems.len() < 4 {
+            problems.push(problem);
         }
     };
-    let mut streams = HashMap::new();
-    for item in db.scan_prefix([keys::STREAM_META]) {
-        let (key, value) = item.map_err(sled_err("loading streams"))?;
-        let id = Uuid::from_slice(&key[1..]).ok();
-        let stream_type = std::str::from_utf8(&value).ok().filter(|t| !t.is_empty());
-        let (Some(id), Some(stream_type)) = (id, stream_type) else {
-            problems.push(format!(
-                "the stream entry {} is malformed",
-                hex::encode(&key)
-            ));
-            continue;
+    for item in db.range(keys::event(1)..=keys::event(head)) {
+        let (key, value) = item.map_err(|source| LogError::Sled {
+            action: "loading the stream index",
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let seq = keys::event_seq(&key).unwrap_or(0);
+        let r = match record::Record::decode(&value) {
+            Ok(r) if r.seq == seq => r,
+            Ok(r) => {
+                note(format!(
+                    "the record stored as event {seq} claims to be event {}",
+                    r.seq
+                ));
+                last_command = None;
+                continue;
+            }
+            Err(reason) => {
+                note(format!("event {seq} is unreadable: {reason}"));
+                last_command = None;
+                continue;
+            }
         };
-        let last = db
-            .range(keys::stream_index(id, 0)..=keys::stream_index(id, u64::MAX))
-            .next_back()
-            .transpose()
-            .map_err(sled_err("loading stream versions"))?;
-        let version = last
-            .and_then(|(k, _)| keys::parse_u64(&k[17..]))
-            .unwrap_or(0);
-        if version == 0 {
-            problems.push(format!("stream {id} has no events in the stream index"));
+        let version = versions.entry(r.stream_id).or_insert(0);
+        if r.stream_version != *version + 1 {
+            note(format!(
+                "event {seq} has version {} of stream {}, but the previous version was {version}",
+                r.stream_version, r.stream_id
+            ));
+            last_command = None;
+            continue;
         }
-        streams.insert(
-            id,
-            StreamInfo {
-                stream_type: Arc::from(stream_type),
-                version,
-            },
-        );
+        *version += 1;
+        if last_command == Some((r.command_id, r.stream_id)) {
+            index.extend_last(r.stream_id, r.command_id, seq);
+        } else {
+            let span = CommandSpan {
+                first_seq: seq,
+                count: 1,
+            };
+            index.add(r.stream_id, r.stream_type, r.command_id, span);
+            last_command = Some((r.command_id, r.stream_id));
+        }
     }
-    Ok(streams)
+    Ok(index)
 }

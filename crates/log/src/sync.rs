@@ -10,35 +10,26 @@
 //! all further writes: after a failed fsync the kernel may have dropped the
 //! dirty pages, so a later fsync that succeeds proves nothing.
 
-use std::collections::HashMap;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
-use uuid::Uuid;
-
 use crate::durable::Syncer;
 use crate::record::Hash;
-use crate::shared::{Shared, StreamInfo};
+use crate::shared::Shared;
 use crate::writer::{Ack, Reply};
 use crate::{AppendError, AppendOutcome, LogError};
 
 /// Work for the sync stage, in the order the writer did it.
 pub(crate) enum Durable {
-    /// A flushed group: publish its head and stream versions, then answer.
+    /// A flushed group: publish its head, then answer.
     Group {
         last_seq: u64,
         hash: Hash,
-        streams: Vec<(Uuid, StreamInfo)>,
         replies: Vec<(Reply, Result<AppendOutcome, AppendError>)>,
         events: u64,
     },
-    /// A finished import: replace the stream map, publish the head.
-    Import {
-        last_seq: u64,
-        hash: Hash,
-        streams: HashMap<Uuid, StreamInfo>,
-        ack: Ack,
-    },
+    /// A finished import (its index already in place): publish the head.
+    Import { last_seq: u64, hash: Hash, ack: Ack },
     /// Everything before this is flushed; answer once it is durable.
     Barrier(Ack),
 }
@@ -64,7 +55,6 @@ impl Durable {
             Durable::Group {
                 last_seq,
                 hash,
-                streams,
                 replies,
                 events,
             } => {
@@ -74,7 +64,7 @@ impl Durable {
                         .filter(|(_, r)| r.as_ref().is_ok_and(|o| !o.duplicate))
                         .count();
                     shared.count_group(written as u64, events);
-                    shared.publish(streams, last_seq, hash);
+                    shared.publish(last_seq, hash);
                 }
                 for (reply, result) in replies {
                     reply.send(result);
@@ -83,11 +73,9 @@ impl Durable {
             Durable::Import {
                 last_seq,
                 hash,
-                streams,
                 ack,
             } => {
-                shared.replace_streams(streams);
-                shared.publish([], last_seq, hash);
+                shared.publish(last_seq, hash);
                 let _ = ack.send(Ok(()));
             }
             Durable::Barrier(ack) => drop(ack.send(Ok(()))),

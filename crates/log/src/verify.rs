@@ -16,8 +16,9 @@ use crate::{LogError, VerifyReport};
 /// - its bytes decode strictly and claim that seq,
 /// - its recomputed hash equals the stored hash,
 /// - its `prev_hash` equals the previous event's hash,
-/// - its stream version follows the stream's previous one, and the stream
-///   index points back at it;
+/// - its unchained tail (the request digest) matches its check bytes,
+/// - its stream version follows the stream's previous one, and the
+///   in-memory stream index points back at it;
 ///
 /// and finally that the last hash is the published head hash.
 pub(crate) fn verify(
@@ -115,6 +116,11 @@ impl Walk {
                 "event {seq}'s stored bytes do not match its hash"
             )));
         }
+        if !record.tail_ok() {
+            return Ok(Err(format!(
+                "event {seq}'s stored request digest does not match its check bytes"
+            )));
+        }
         if record.prev_hash != self.prev {
             return Ok(Err(format!(
                 "event {seq} does not link to event {}'s hash",
@@ -142,10 +148,9 @@ impl Walk {
         }
         *version = record.stream_version;
         let indexed = shared
-            .db
-            .get(keys::stream_index(record.stream_id, record.stream_version))
-            .map_err(shared.sled_error("reading the stream index"))?;
-        if indexed.as_deref().and_then(keys::parse_u64) != Some(seq) {
+            .index()
+            .seq_of(&record.stream_id, record.stream_version);
+        if indexed != Some(seq) {
             return Ok(Err(format!(
                 "the stream index does not point at event {seq} for version {} of stream {}",
                 record.stream_version, record.stream_id

@@ -10,9 +10,13 @@
 //! running the fsync of one group while the writer prepares the next keeps
 //! the disk and the CPU busy at the same time.
 //!
-//! The writer's state (head, stream versions) runs ahead of what readers
-//! see by the groups in the sync stage. Anything it reads back from sled
-//! (a command id, say) belongs to a group that is at least flushed, and any
+//! Each append writes one sled key per event (plus one head record per
+//! group); the stream and command indexes live in memory
+//! ([`crate::shared::Index`]), because sled's cost is per inserted key.
+//!
+//! The writer's state (head, stream versions, the shared index) runs ahead
+//! of what readers see by the groups in the sync stage. Anything it reads
+//! back (a command id, say) belongs to a group that sled has, and any
 //! answer based on it is sent only after a later fsync, so no caller learns
 //! of an event before it is durable.
 
@@ -23,9 +27,9 @@ use std::thread::JoinHandle;
 
 use uuid::Uuid;
 
-use crate::keys::{self, CommandEntry};
+use crate::keys;
 use crate::record::{self, Fields, Hash};
-use crate::shared::{Shared, StreamInfo};
+use crate::shared::{CommandSpan, Index, Shared, StreamInfo};
 use crate::sync::Durable;
 use crate::{AppendError, AppendOutcome, AppendRequest, AppendedEvent, ExpectedVersion, LogError};
 
@@ -71,7 +75,7 @@ pub(crate) enum Control {
     ImportFinish {
         last_seq: u64,
         hash: Hash,
-        streams: HashMap<Uuid, StreamInfo>,
+        index: Index,
         ack: Ack,
     },
     ImportAbort(Ack),
@@ -172,9 +176,9 @@ impl Writer {
             Control::ImportFinish {
                 last_seq,
                 hash,
-                streams,
+                index,
                 ack,
-            } => self.finish_import(last_seq, hash, streams, ack),
+            } => self.finish_import(last_seq, hash, index, ack),
             Control::ImportAbort(ack) => self.abort_import(ack),
         }
     }
@@ -235,6 +239,7 @@ impl Writer {
             batch: sled::Batch::default(),
             touched: HashMap::new(),
             commands: HashMap::new(),
+            added: Vec::new(),
             last_seq: self.last_seq,
             last_hash: self.last_hash,
         };
@@ -260,7 +265,6 @@ impl Writer {
                 let failed = Durable::Group {
                     last_seq: 0,
                     hash: [0; 32],
-                    streams: Vec::new(),
                     replies,
                     events: 0,
                 };
@@ -269,13 +273,16 @@ impl Writer {
             }
             self.last_seq = group.last_seq;
             self.last_hash = group.last_hash;
-            self.streams
-                .extend(group.touched.iter().map(|(id, info)| (*id, info.clone())));
+            self.streams.extend(group.touched);
+            self.shared.update_index(|index| {
+                for (stream_id, stream_type, command_id, span) in &group.added {
+                    index.add(*stream_id, stream_type, *command_id, *span);
+                }
+            });
         }
         self.to_sync_stage(Durable::Group {
             last_seq: self.last_seq,
             hash: self.last_hash,
-            streams: group.touched.into_iter().collect(),
             replies,
             events,
         });
@@ -297,13 +304,13 @@ impl Writer {
                 })
             };
         }
-        if let Some(entry) = self.shared.command_entry(req.command_id)? {
-            if entry.digest != keys::UNKNOWN_DIGEST && entry.digest != req.request_digest {
+        if let Some((digest, outcome)) = self.shared.command_outcome(req.command_id, None)? {
+            if digest != keys::UNKNOWN_DIGEST && digest != req.request_digest {
                 return Err(AppendError::IdempotencyMismatch {
                     command_id: req.command_id,
                 });
             }
-            return Ok(self.shared.outcome_of(&entry)?);
+            return Ok(outcome);
         }
 
         let current = group
@@ -351,14 +358,11 @@ impl Writer {
                     command_id: req.command_id,
                     correlation_id: e.correlation_id,
                     actor: &e.actor,
+                    request_digest: &req.request_digest,
                 },
                 &mut bytes,
             );
             group.batch.insert(&keys::event(seq), bytes);
-            group.batch.insert(
-                &keys::stream_index(stream_id, stream_version),
-                &keys::u64_value(seq),
-            );
             events.push(AppendedEvent {
                 seq,
                 event_id: e.event_id,
@@ -369,21 +373,13 @@ impl Writer {
         let count = req.events.len() as u64;
         let new_version = version + count;
         group.last_seq += count;
-        if version == 0 {
-            // The type is fixed at creation; versions live in the `S` index.
-            group
-                .batch
-                .insert(&keys::stream_meta(stream_id), stream_type.as_bytes());
-        }
-        let entry = CommandEntry {
-            digest: req.request_digest,
-            stream_id,
+        let span = CommandSpan {
             first_seq,
             count: u32::try_from(count).unwrap_or(u32::MAX),
         };
         group
-            .batch
-            .insert(&keys::command(req.command_id), entry.encode().to_vec());
+            .added
+            .push((stream_id, stream_type.clone(), req.command_id, span));
         group.touched.insert(
             stream_id,
             StreamInfo {
@@ -405,13 +401,7 @@ impl Writer {
         Ok(outcome)
     }
 
-    fn finish_import(
-        &mut self,
-        last_seq: u64,
-        hash: Hash,
-        streams: HashMap<Uuid, StreamInfo>,
-        ack: Ack,
-    ) {
+    fn finish_import(&mut self, last_seq: u64, hash: Hash, index: Index, ack: Ack) {
         let mut batch = sled::Batch::default();
         batch.remove(keys::META_IMPORTING);
         if last_seq > 0 {
@@ -434,11 +424,12 @@ impl Writer {
         self.importing = false;
         self.last_seq = last_seq;
         self.last_hash = hash;
-        self.streams = streams.clone();
+        self.streams = index.stream_infos();
+        // Readers see none of it before the sync stage publishes the head.
+        self.shared.replace_index(index);
         self.to_sync_stage(Durable::Import {
             last_seq,
             hash,
-            streams,
             ack,
         });
     }
@@ -475,6 +466,8 @@ struct Group {
     /// Streams this group writes to, with their versions after it.
     touched: HashMap<Uuid, StreamInfo>,
     commands: HashMap<Uuid, ([u8; 32], AppendOutcome)>,
+    /// Index entries to add once sled has the group.
+    added: Vec<(Uuid, Arc<str>, Uuid, CommandSpan)>,
     last_seq: u64,
     last_hash: Hash,
 }
