@@ -1,0 +1,980 @@
+//! HTTP load on the real gateway: durable commands and plan-overview reads at a given
+//! concurrency, with throughput and latency percentiles.
+//!
+//! `cargo bench -p stocktake-gateway --bench http_load`
+//!
+//! The server runs in this process, exactly as `stocktake serve` builds it (a real `Log` with
+//! the domain's upcaster, a `Projector` following it with checkpoints, the token store, the
+//! same `tracing` subscriber at `info`), on its own multi-threaded tokio runtime bound to
+//! 127.0.0.1:0 over a temporary data directory. The clients run on a second runtime in the
+//! same process, each task with its own keep-alive HTTP/1.1 connection, so client and server
+//! share the machine's cores. Threads are named (`gateway-rt`, `load-client`, the log's
+//! `stocktake-log-*`) so each phase can report the CPU each side spent per request.
+//!
+//! Setup: a large plan (2,000 actions in 10 priority areas) and a small one (50 actions),
+//! every action started. Phases, each `STOCKTAKE_LOAD_SECONDS` long (default 10) after a
+//! short warm-up:
+//! - durable commands (`record_progress` and `change_action_status`, half each, on random
+//!   actions of the large plan; each client draws from its own share of the actions so that
+//!   status changes are always valid) at 64 and at 256 clients;
+//! - the same commands through `service::execute` without HTTP, at 64 tasks (the command
+//!   path's cost without the web layer);
+//! - `GET /api/v1/plans/{id}` on the large plan and on the small plan, at 64 clients.
+//!
+//! `STOCKTAKE_LOAD_CLIENTS=N` (or `N,M`) replaces the command phases' client counts; the
+//! first also sets the read phases'. `STOCKTAKE_LOAD_ACTIONS` sets the large plan's size.
+//! `STOCKTAKE_LOAD_PHASES=commands,service,reads` runs a subset (profiling).
+//! Every figure is printed in a table and as a `RESULT {json}` line.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use stocktake_domain::Command;
+use stocktake_gateway::service::{self, CommandRequest};
+use stocktake_gateway::tokens::{Role, TokenStore};
+use stocktake_gateway::{app, AppState};
+use stocktake_log::{Log, LogOptions};
+use stocktake_projections::{DomainUpcaster, Projector};
+use tokio::runtime::Runtime;
+use uuid::Uuid;
+
+const AREAS: usize = 10;
+const SMALL_PLAN_ACTIONS: usize = 50;
+const COMMAND_CLIENTS: [usize; 2] = [64, 256];
+const READ_CLIENTS: usize = 64;
+
+/// A bare axum server with a group-committed durable append, on this machine, at 32 clients.
+const BARE_AXUM_APPENDS_PER_S: f64 = 42_800.0;
+
+fn main() {
+    // `cargo bench` passes `--bench`; anything else (`cargo test --benches`) gets a smoke run.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let seconds: f64 = env("STOCKTAKE_LOAD_SECONDS").unwrap_or(if smoke { 0.3 } else { 10.0 });
+    let phase = Duration::from_secs_f64(seconds.max(0.1));
+    let warmup = (phase / 10).min(Duration::from_secs(1));
+    let command_clients: Vec<usize> = std::env::var("STOCKTAKE_LOAD_CLIENTS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| {
+            if smoke {
+                vec![8]
+            } else {
+                COMMAND_CLIENTS.to_vec()
+            }
+        });
+    let read_clients = if std::env::var_os("STOCKTAKE_LOAD_CLIENTS").is_some() || smoke {
+        command_clients[0]
+    } else {
+        READ_CLIENTS
+    };
+    let actions: usize = env("STOCKTAKE_LOAD_ACTIONS").unwrap_or(if smoke { 40 } else { 2_000 });
+    let phases = std::env::var("STOCKTAKE_LOAD_PHASES")
+        .unwrap_or_else(|_| "commands,service,reads".to_owned());
+
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let base = std::env::var_os("STOCKTAKE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
+    let dir = tempfile::tempdir_in(&base).expect("temp dir");
+    let server = Server::start(dir.path());
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("load-client")
+        .build()
+        .expect("client runtime");
+
+    println!(
+        "HTTP load on the gateway at http://{} ({} cores, load average {}); data in {}",
+        server.address,
+        cores(),
+        load_average(),
+        dir.path().display()
+    );
+    println!(
+        "server in-process: real Log + Projector + tokens on a temp dir, its own tokio runtime; \
+         clients: a second runtime in the same process, one keep-alive connection per client"
+    );
+    println!(
+        "phases of {:.1} s after {:.1} s of warm-up\n",
+        phase.as_secs_f64(),
+        warmup.as_secs_f64()
+    );
+
+    let setup_started = Instant::now();
+    let big = client_rt.block_on(setup_plan(&server, "Large load plan", actions));
+    let small = client_rt.block_on(setup_plan(&server, "Small load plan", SMALL_PLAN_ACTIONS));
+    let setup_seq = server.log.head().last_seq;
+    println!(
+        "setup: plans of {actions} and {SMALL_PLAN_ACTIONS} actions, {setup_seq} events in {:.1} s\n",
+        setup_started.elapsed().as_secs_f64()
+    );
+
+    let mut report = Report::default();
+    let acknowledged = Arc::new(AtomicU64::new(0));
+
+    if phases.contains("commands") {
+        for &clients in &command_clients {
+            let load_before = load_average();
+            let cpu = CpuSample::take();
+            let run = client_rt.block_on(http_commands(
+                &server,
+                &big,
+                clients,
+                warmup,
+                phase,
+                acknowledged.clone(),
+            ));
+            let cpu = cpu.since();
+            print_run(
+                &format!("durable commands, {clients} clients"),
+                &run,
+                &cpu,
+                &load_before,
+            );
+            report.commands(clients, &run, &cpu);
+        }
+    }
+
+    if phases.contains("service") {
+        let clients = command_clients[0];
+        let cpu = CpuSample::take();
+        let load_before = load_average();
+        let run = server.runtime.block_on(service_commands(
+            &server,
+            &big,
+            clients,
+            warmup,
+            phase,
+            acknowledged.clone(),
+        ));
+        let cpu = cpu.since();
+        print_run(
+            &format!("service::execute without HTTP, {clients} tasks"),
+            &run,
+            &cpu,
+            &load_before,
+        );
+        report.service(clients, &run);
+    }
+
+    // Every acknowledged command is one event in the log; nothing else was written.
+    let expected = setup_seq + acknowledged.load(Ordering::Relaxed);
+    let head = server.log.head().last_seq;
+    assert_eq!(
+        head, expected,
+        "the log holds {head} events but {expected} were acknowledged"
+    );
+    if head > setup_seq {
+        println!(
+            "check: the log holds exactly the {} acknowledged command events\n",
+            head - setup_seq
+        );
+    }
+
+    if phases.contains("reads") {
+        for (plan, name) in [(&big, "large"), (&small, "small")] {
+            let load_before = load_average();
+            let cpu = CpuSample::take();
+            let run = client_rt.block_on(http_reads(&server, plan, read_clients, warmup, phase));
+            let cpu = cpu.since();
+            print_run(
+                &format!(
+                    "plan overview reads, {} actions, {read_clients} clients, {} bytes each",
+                    plan.actions.len(),
+                    run.bytes
+                ),
+                &run,
+                &cpu,
+                &load_before,
+            );
+            report.reads(name, plan.actions.len(), read_clients, &run);
+        }
+    }
+
+    report.print();
+    println!("load average at the end: {}", load_average());
+    drop(client_rt);
+    server.stop();
+}
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|s| s.parse().ok())
+}
+
+/// The gateway as `stocktake serve` assembles it.
+struct Server {
+    runtime: Runtime,
+    address: SocketAddr,
+    token: String,
+    log: Log,
+    state: AppState,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let options = LogOptions {
+            upcaster: Some(Arc::new(DomainUpcaster)),
+            ..LogOptions::default()
+        };
+        let log = Log::open(dir, options).expect("open the log");
+        let mut tokens = TokenStore::load(dir).expect("token store");
+        let token = tokens
+            .add("director", Role::Director, Utc::now())
+            .expect("a director token");
+        let projector =
+            Projector::start(&log, Some(&dir.join("projections")), &mut |_, _| {}).expect("start");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("gateway-rt")
+            .build()
+            .expect("server runtime");
+        let state = AppState::new(log.clone(), projector.clone(), tokens);
+        let address = runtime.block_on(async {
+            projector.follow(log.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let address = listener.local_addr().expect("address");
+            let router = app(state.clone());
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            address
+        });
+        Server {
+            runtime,
+            address,
+            token,
+            log,
+            state,
+        }
+    }
+
+    fn stop(self) {
+        self.runtime.shutdown_timeout(Duration::from_secs(1));
+        self.log.flush().expect("flush");
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+/// One keep-alive connection.
+fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .build()
+        .expect("client")
+}
+
+struct Plan {
+    id: Uuid,
+    actions: Vec<Uuid>,
+    /// Whether each action is blocked (else in progress).
+    blocked: Arc<Vec<AtomicBool>>,
+}
+
+async fn post(client: &reqwest::Client, server: &Server, body: &Value) -> Result<(), String> {
+    let response = client
+        .post(server.url("/api/v1/commands"))
+        .bearer_auth(&server.token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("{status}: {text}"))
+    }
+}
+
+/// A plan with `n` started actions, built over HTTP by 32 clients.
+async fn setup_plan(server: &Server, title: &str, n: usize) -> Plan {
+    let client = new_client();
+    let plan_id = Uuid::new_v4();
+    let create = json!({"type": "create_plan", "plan_id": plan_id, "title": title,
+        "organisation": "Load test council"});
+    post(&client, server, &create).await.expect("create_plan");
+    let areas: Vec<Uuid> = (0..AREAS).map(|_| Uuid::new_v4()).collect();
+    for (i, area) in areas.iter().enumerate() {
+        let add = json!({"type": "add_priority_area", "plan_id": plan_id, "area_id": area,
+            "number": i + 1, "title": format!("Priority area {}", i + 1),
+            "lead": "Head of Service"});
+        post(&client, server, &add)
+            .await
+            .expect("add_priority_area");
+    }
+    let actions: Arc<Vec<Uuid>> = Arc::new((0..n).map(|_| Uuid::new_v4()).collect());
+    let areas = Arc::new(areas);
+    let workers = 32.min(n.max(1));
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let (actions, areas) = (actions.clone(), areas.clone());
+            let server_url = server.url("/api/v1/commands");
+            let token = server.token.clone();
+            tokio::spawn(async move {
+                let client = new_client();
+                for i in (w..actions.len()).step_by(workers) {
+                    let add = json!({"type": "add_action", "plan_id": plan_id,
+                        "area_id": areas[i % areas.len()], "action_id": actions[i],
+                        "title": format!("Action {i}"), "owner": "Service manager",
+                        "due_on": "2030-12-31"});
+                    let start = json!({"type": "change_action_status", "action_id": actions[i],
+                        "status": "in_progress", "rag": "amber"});
+                    for body in [add, start] {
+                        let response = client
+                            .post(&server_url)
+                            .bearer_auth(&token)
+                            .header("content-type", "application/json")
+                            .body(body.to_string())
+                            .send()
+                            .await
+                            .expect("send");
+                        assert!(response.status().is_success(), "setup command refused");
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("setup task");
+    }
+    let blocked = (0..n).map(|_| AtomicBool::new(false)).collect();
+    Plan {
+        id: plan_id,
+        actions: Arc::try_unwrap(actions).expect("tasks done"),
+        blocked: Arc::new(blocked),
+    }
+}
+
+/// What one phase measured.
+#[derive(Default)]
+struct Run {
+    /// Latencies of requests started and finished inside the measured window, in µs, sorted.
+    latencies: Vec<u32>,
+    window: Duration,
+    errors: u64,
+    first_error: Option<String>,
+    bytes: usize,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.window.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len());
+        f64::from(self.latencies[i - 1]) / 1000.0
+    }
+
+    fn merge(parts: Vec<TaskRun>, window: Duration) -> Run {
+        let mut run = Run {
+            window,
+            ..Run::default()
+        };
+        for part in parts {
+            run.latencies.extend(part.latencies);
+            run.errors += part.errors;
+            run.first_error = run.first_error.or(part.first_error);
+            run.bytes = run.bytes.max(part.bytes);
+        }
+        run.latencies.sort_unstable();
+        run
+    }
+}
+
+#[derive(Default)]
+struct TaskRun {
+    latencies: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+    bytes: usize,
+}
+
+impl TaskRun {
+    fn record(&mut self, started: Instant, window: (Instant, Instant), result: Result<(), String>) {
+        let done = Instant::now();
+        match result {
+            Ok(()) => {
+                if started >= window.0 && done <= window.1 {
+                    self.latencies
+                        .push(u32::try_from((done - started).as_micros()).unwrap_or(u32::MAX));
+                }
+            }
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// A small, fast, per-task random source.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+const RAGS: [&str; 3] = ["red", "amber", "green"];
+
+/// The next command of client `task` of `clients`: on a random action of its own share, so
+/// that its status changes are always valid transitions.
+fn next_command(plan: &Plan, task: usize, clients: usize, rng: &mut Rng, n: u64) -> Value {
+    let share = (plan.actions.len() - task).div_ceil(clients);
+    let index = task + clients * rng.below(share);
+    let action = plan.actions[index];
+    let rag = RAGS[rng.below(RAGS.len())];
+    if rng.below(2) == 0 {
+        json!({"type": "record_progress", "action_id": action,
+            "note": format!("Load test progress note {n}"), "rag": rag})
+    } else {
+        let blocked = &plan.blocked[index];
+        let (status, rag) = if blocked.load(Ordering::Relaxed) {
+            ("in_progress", rag)
+        } else {
+            ("blocked", "red")
+        };
+        blocked.store(!blocked.load(Ordering::Relaxed), Ordering::Relaxed);
+        json!({"type": "change_action_status", "action_id": action, "status": status,
+            "rag": rag, "note": format!("Load test status change {n}")})
+    }
+}
+
+async fn http_commands(
+    server: &Server,
+    plan: &Plan,
+    clients: usize,
+    warmup: Duration,
+    phase: Duration,
+    acknowledged: Arc<AtomicU64>,
+) -> Run {
+    let clients = clients.min(plan.actions.len());
+    let start = Instant::now();
+    let window = (start + warmup, start + warmup + phase);
+    let url = server.url("/api/v1/commands");
+    let tasks: Vec<_> = (0..clients)
+        .map(|task| {
+            let (url, token) = (url.clone(), server.token.clone());
+            let plan = Plan {
+                id: plan.id,
+                actions: plan.actions.clone(),
+                blocked: plan.blocked.clone(),
+            };
+            let acknowledged = acknowledged.clone();
+            tokio::spawn(async move {
+                let client = new_client();
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (task as u64 + 1) * 0x1000_0001);
+                let mut run = TaskRun::default();
+                let mut n = 0u64;
+                while Instant::now() < window.1 {
+                    n += 1;
+                    let body = next_command(&plan, task, clients, &mut rng, n).to_string();
+                    let started = Instant::now();
+                    let result = async {
+                        let response = client
+                            .post(&url)
+                            .bearer_auth(&token)
+                            .header("content-type", "application/json")
+                            .body(body)
+                            .send()
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let status = response.status();
+                        let text = response.text().await.map_err(|e| e.to_string())?;
+                        if status.is_success() {
+                            acknowledged.fetch_add(1, Ordering::Relaxed);
+                            Ok(())
+                        } else {
+                            Err(format!("{status}: {text}"))
+                        }
+                    }
+                    .await;
+                    run.record(started, window, result);
+                }
+                run
+            })
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for task in tasks {
+        parts.push(task.await.expect("client task"));
+    }
+    Run::merge(parts, phase)
+}
+
+/// The same commands through the command service, on the server's runtime, without HTTP.
+async fn service_commands(
+    server: &Server,
+    plan: &Plan,
+    clients: usize,
+    warmup: Duration,
+    phase: Duration,
+    acknowledged: Arc<AtomicU64>,
+) -> Run {
+    let clients = clients.min(plan.actions.len());
+    let start = Instant::now();
+    let window = (start + warmup, start + warmup + phase);
+    let tasks: Vec<_> = (0..clients)
+        .map(|task| {
+            let state = server.state.clone();
+            let plan = Plan {
+                id: plan.id,
+                actions: plan.actions.clone(),
+                blocked: plan.blocked.clone(),
+            };
+            let acknowledged = acknowledged.clone();
+            tokio::spawn(async move {
+                let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ (task as u64 + 1) * 0x1000_0001);
+                let mut run = TaskRun::default();
+                let mut n = 0u64;
+                while Instant::now() < window.1 {
+                    n += 1;
+                    let body = next_command(&plan, task, clients, &mut rng, n);
+                    let started = Instant::now();
+                    let mut fields = body.as_object().expect("object").clone();
+                    let name = fields.remove("type").expect("type");
+                    let command = Command::deserialize_named(
+                        name.as_str().expect("name"),
+                        Value::Object(fields),
+                    )
+                    .expect("valid")
+                    .expect("known");
+                    let request = CommandRequest {
+                        request_digest: service::request_digest("director", &body),
+                        command_id: Uuid::now_v7(),
+                        command,
+                        actor: "director".to_owned(),
+                        recorded_at: state.now(),
+                        effective_at: None,
+                        expected_version: None,
+                        correlation_id: Uuid::now_v7(),
+                    };
+                    let target = request.command.target().map(|t| t.id).unwrap_or_default();
+                    let turn = state.streams().turn(target).await;
+                    let result = service::execute(state.log(), &request).await;
+                    drop(turn);
+                    let result = match result {
+                        Ok(outcome) => {
+                            acknowledged.fetch_add(1, Ordering::Relaxed);
+                            state.projector().wait_for(outcome.outcome.last_seq()).await;
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    run.record(started, window, result);
+                }
+                run
+            })
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for task in tasks {
+        parts.push(task.await.expect("service task"));
+    }
+    Run::merge(parts, phase)
+}
+
+async fn http_reads(
+    server: &Server,
+    plan: &Plan,
+    clients: usize,
+    warmup: Duration,
+    phase: Duration,
+) -> Run {
+    let start = Instant::now();
+    let window = (start + warmup, start + warmup + phase);
+    let url = server.url(&format!("/api/v1/plans/{}", plan.id));
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (url, token) = (url.clone(), server.token.clone());
+            tokio::spawn(async move {
+                let client = new_client();
+                let mut run = TaskRun::default();
+                while Instant::now() < window.1 {
+                    let started = Instant::now();
+                    let result = async {
+                        let response = client
+                            .get(&url)
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let status = response.status();
+                        let body = response.bytes().await.map_err(|e| e.to_string())?;
+                        if status.is_success() {
+                            Ok(body.len())
+                        } else {
+                            Err(format!("{status}: {}", String::from_utf8_lossy(&body)))
+                        }
+                    }
+                    .await;
+                    if let Ok(len) = result {
+                        run.bytes = len;
+                    }
+                    run.record(started, window, result.map(|_| ()));
+                }
+                run
+            })
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for task in tasks {
+        parts.push(task.await.expect("read task"));
+    }
+    Run::merge(parts, phase)
+}
+
+/// CPU time per thread group, from `/proc/self/task/*/stat`.
+struct CpuSample {
+    at: Instant,
+    by_group: BTreeMap<&'static str, f64>,
+}
+
+/// CPU seconds per thread group over a phase.
+struct Cpu {
+    wall: f64,
+    by_group: BTreeMap<&'static str, f64>,
+}
+
+impl CpuSample {
+    fn take() -> CpuSample {
+        let mut by_group = BTreeMap::new();
+        let ticks = 100.0; // USER_HZ on Linux
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for task in tasks.flatten() {
+                let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                    continue;
+                };
+                let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                    continue;
+                };
+                let comm = &stat[open + 1..close];
+                let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+                // utime and stime are fields 14 and 15 of stat; 3 is the first after comm.
+                let cpu = fields
+                    .get(11)
+                    .and_then(|u| u.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+                    + fields
+                        .get(12)
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .unwrap_or(0.0);
+                *by_group.entry(group(comm)).or_insert(0.0) += cpu / ticks;
+            }
+        }
+        CpuSample {
+            at: Instant::now(),
+            by_group,
+        }
+    }
+
+    fn since(self) -> Cpu {
+        let now = CpuSample::take();
+        let by_group = now
+            .by_group
+            .iter()
+            .map(|(k, v)| (*k, (v - self.by_group.get(k).unwrap_or(&0.0)).max(0.0)))
+            .collect();
+        Cpu {
+            wall: self.at.elapsed().as_secs_f64(),
+            by_group,
+        }
+    }
+}
+
+fn group(comm: &str) -> &'static str {
+    if comm.starts_with("gateway-rt") {
+        "gateway"
+    } else if comm.starts_with("load-client") {
+        "client"
+    } else if comm.starts_with("stocktake-log-w") {
+        "log writer"
+    } else if comm.starts_with("stocktake-log-s") {
+        "log sync"
+    } else {
+        "other"
+    }
+}
+
+fn print_run(title: &str, run: &Run, cpu: &Cpu, load: &str) {
+    println!("{title} (load average before: {load})");
+    println!(
+        "  {:>9.0} /s   p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms   {} ok, {} errors",
+        run.rate(),
+        run.percentile(0.50),
+        run.percentile(0.99),
+        run.percentile(1.0),
+        run.latencies.len(),
+        run.errors
+    );
+    if let Some(e) = &run.first_error {
+        println!("  first error: {}", e.chars().take(300).collect::<String>());
+    }
+    // Requests finished over the whole phase, warm-up included, to share out the CPU time.
+    let total: f64 = cpu.by_group.values().sum();
+    let per = |secs: f64| secs * 1e6 / (run.rate() * cpu.wall).max(1.0);
+    let split: Vec<String> = cpu
+        .by_group
+        .iter()
+        .map(|(k, v)| format!("{k} {:.0}", per(*v)))
+        .collect();
+    println!(
+        "  CPU {:.2} of {} cores; µs of CPU per request: {} (total {:.0})\n",
+        total / cpu.wall,
+        cores(),
+        split.join(", "),
+        per(total)
+    );
+}
+
+/// The table and the `RESULT` lines.
+#[derive(Default)]
+struct Report {
+    rows: Vec<Figure>,
+}
+
+struct Figure {
+    name: String,
+    value: f64,
+    unit: &'static str,
+    reference: Option<(&'static str, f64)>,
+    target: Option<(String, bool)>,
+}
+
+impl Report {
+    fn add(
+        &mut self,
+        name: String,
+        value: f64,
+        unit: &'static str,
+        reference: Option<(&'static str, f64)>,
+        target: Option<(String, bool)>,
+    ) {
+        self.rows.push(Figure {
+            name,
+            value,
+            unit,
+            reference,
+            target,
+        });
+    }
+
+    fn commands(&mut self, clients: usize, run: &Run, cpu: &Cpu) {
+        let rate = run.rate();
+        let (p50, p99) = (run.percentile(0.5), run.percentile(0.99));
+        let reference = Some((
+            "bare axum + group-committed append, 32 clients",
+            BARE_AXUM_APPENDS_PER_S,
+        ));
+        let (rate_target, p99_target) = match clients {
+            64 => (
+                Some((">= 25000 /s at 64 clients".to_owned(), rate >= 25_000.0)),
+                Some(("< 5 ms at 64 clients".to_owned(), p99 < 5.0)),
+            ),
+            256 => (
+                None,
+                Some(("< 20 ms at 256 clients".to_owned(), p99 < 20.0)),
+            ),
+            _ => (None, None),
+        };
+        let prefix = format!("http_durable_commands_{clients}_clients");
+        self.add(
+            format!("{prefix}_throughput"),
+            rate,
+            "commands/s",
+            reference,
+            rate_target,
+        );
+        self.add(format!("{prefix}_p50"), p50, "ms", None, None);
+        self.add(format!("{prefix}_p99"), p99, "ms", None, p99_target);
+        self.add(
+            format!("{prefix}_errors"),
+            run.errors as f64,
+            "errors",
+            None,
+            Some(("0".to_owned(), run.errors == 0)),
+        );
+        let requests = (rate * cpu.wall).max(1.0);
+        for (group, secs) in &cpu.by_group {
+            let name = group.replace(' ', "_");
+            self.add(
+                format!("{prefix}_cpu_{name}"),
+                secs * 1e6 / requests,
+                "µs CPU/command",
+                None,
+                None,
+            );
+        }
+    }
+
+    fn service(&mut self, clients: usize, run: &Run) {
+        let prefix = format!("service_execute_no_http_{clients}_tasks");
+        self.add(
+            format!("{prefix}_throughput"),
+            run.rate(),
+            "commands/s",
+            None,
+            None,
+        );
+        self.add(
+            format!("{prefix}_p50"),
+            run.percentile(0.5),
+            "ms",
+            None,
+            None,
+        );
+        self.add(
+            format!("{prefix}_p99"),
+            run.percentile(0.99),
+            "ms",
+            None,
+            None,
+        );
+        self.add(
+            format!("{prefix}_errors"),
+            run.errors as f64,
+            "errors",
+            None,
+            None,
+        );
+    }
+
+    fn reads(&mut self, name: &str, actions: usize, clients: usize, run: &Run) {
+        let rate = run.rate();
+        let prefix = format!("http_plan_overview_{name}_{actions}_actions_{clients}_clients");
+        self.add(
+            format!("{prefix}_throughput"),
+            rate,
+            "reads/s",
+            None,
+            Some((">= 40000 /s".to_owned(), rate >= 40_000.0)),
+        );
+        self.add(
+            format!("{prefix}_p50"),
+            run.percentile(0.5),
+            "ms",
+            None,
+            None,
+        );
+        self.add(
+            format!("{prefix}_p99"),
+            run.percentile(0.99),
+            "ms",
+            None,
+            None,
+        );
+        self.add(
+            format!("{prefix}_errors"),
+            run.errors as f64,
+            "errors",
+            None,
+            Some(("0".to_owned(), run.errors == 0)),
+        );
+        self.add(
+            format!("{prefix}_response"),
+            run.bytes as f64,
+            "bytes",
+            None,
+            None,
+        );
+    }
+
+    fn print(&self) {
+        println!(
+            "{:<70} {:>12} {:<16} {:>7} {:<26}",
+            "figure", "value", "unit", "ratio", "target"
+        );
+        for f in &self.rows {
+            let ratio = f.reference.map(|(_, r)| f.value / r);
+            println!(
+                "{:<70} {:>12.2} {:<16} {:>7} {:<26}",
+                f.name,
+                f.value,
+                f.unit,
+                ratio.map_or_else(String::new, |r| format!("{r:.2}")),
+                f.target
+                    .as_ref()
+                    .map_or_else(String::new, |(t, met)| format!(
+                        "{t} {}",
+                        if *met { "met" } else { "MISSED" }
+                    )),
+            );
+        }
+        println!();
+        for f in &self.rows {
+            let ratio = f.reference.map(|(_, r)| f.value / r);
+            let line = json!({
+                "name": f.name,
+                "value": round(f.value),
+                "unit": f.unit,
+                "reference_name": f.reference.map(|(n, _)| n),
+                "reference_value": f.reference.map(|(_, v)| v),
+                "ratio": ratio.map(round),
+                "target": f.target.as_ref().map(|(t, _)| t),
+                "met": f.target.as_ref().map(|(_, m)| m),
+                "size": null,
+            });
+            println!("RESULT {}", result_line(&line));
+        }
+    }
+}
+
+fn round(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// `{"name": ..., "value": ...}` with a space after each `:` and `,`, in the fixed key order.
+fn result_line(line: &Value) -> String {
+    const KEYS: [&str; 9] = [
+        "name",
+        "value",
+        "unit",
+        "reference_name",
+        "reference_value",
+        "ratio",
+        "target",
+        "met",
+        "size",
+    ];
+    let fields: Vec<String> = KEYS
+        .iter()
+        .map(|k| format!("\"{k}\": {}", line[*k]))
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
