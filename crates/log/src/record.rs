@@ -293,32 +293,24 @@ impl<'a> Record<'a> {
     }
 }
 
-/// serde_json's marker for "write this string verbatim": the name under
-/// which `RawValue` serializes itself (serde_json 1.x, `raw.rs`). The unit
-/// test `stored_json_is_the_stored_bytes` fails if a serde_json upgrade
-/// changes it.
+/// serde_json's marker for "a raw value": the name under which `RawValue`
+/// (de)serializes itself (serde_json 1.x, `raw.rs`). The unit test
+/// `stored_json_is_the_stored_bytes` fails if a serde_json upgrade changes
+/// it.
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
-/// Serializes as the wrapped text, verbatim.
-struct Verbatim<'a>(&'a str);
-
-impl serde::Serialize for Verbatim<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct(RAW_VALUE_TOKEN, 1)?;
-        s.serialize_field(RAW_VALUE_TOKEN, self.0)?;
-        s.end()
-    }
-}
-
 /// A `Box<RawValue>` holding exactly `json`, which the caller knows to be
-/// JSON, without parsing it: serde_json's `to_raw_value` writes a raw value
-/// through unchanged and does not re-parse its output. Falls back to the
-/// validating constructor should that ever fail.
+/// JSON, without parsing it. `Box<RawValue>` deserializes from a map of one
+/// entry, the token to the text, and only serde_json's own deserializer
+/// parses that text; serde's plain map deserializer hands it over as is, in
+/// one allocation of the exact size. Falls back to the validating
+/// constructor should that ever fail.
 fn stored_json(json: &str) -> Box<RawValue> {
-    serde_json::value::to_raw_value(&Verbatim(json))
+    use serde::de::value::{Error, MapDeserializer};
+    use serde::Deserialize;
+    let map = MapDeserializer::<_, Error>::new(std::iter::once((RAW_VALUE_TOKEN, json)));
+    Box::<RawValue>::deserialize(map)
         .ok()
-        .filter(|raw| raw.get() == json)
         .or_else(|| RawValue::from_string(json.to_owned()).ok())
         // Unreachable for stored records (see above); a JSON null rather
         // than a panic.
@@ -360,14 +352,23 @@ pub(crate) fn fields_of<'a>(e: &'a StoredEvent, prev_hash: &'a Hash) -> Fields<'
     }
 }
 
-/// Lowercase hex of a hash. Hand-rolled because this runs twice per event
-/// read, and the generic encoder's per-char iterator showed in profiles.
+/// Lowercase hex of a hash. Hand-rolled with a byte-pair table because
+/// this runs twice per event read: the generic encoder's per-char iterator,
+/// and then a nibble loop, each cost more than decoding the record.
 pub(crate) fn to_hex(hash: &Hash) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
+            i += 1;
+        }
+        t
+    };
     let mut out = [0u8; 64];
-    for (pair, b) in out.chunks_exact_mut(2).zip(hash) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    for (pair, &b) in out.chunks_exact_mut(2).zip(hash) {
+        pair.copy_from_slice(&PAIRS[usize::from(b)]);
     }
     std::str::from_utf8(&out).unwrap_or_default().to_owned()
 }
@@ -526,8 +527,7 @@ mod tests {
             assert_eq!(stored_json(json).get(), json);
         }
         // The fast path, not the validating fallback, produced it.
-        let raw = serde_json::value::to_raw_value(&Verbatim("not json")).unwrap();
-        assert_eq!(raw.get(), "not json");
+        assert_eq!(stored_json("not json").get(), "not json");
     }
 
     #[test]
