@@ -19,6 +19,7 @@ lint:
 fmt:
     cargo fmt --all
 
-# The event log's benchmarks (release); figures go to docs/PERFORMANCE.md by hand.
-bench:
-    cargo bench -p stocktake-log --bench append
+# The performance suite (release): limits, the log, a PostgreSQL peer side by side, growth to
+# 1M events, projections and HTTP benches; writes docs/PERFORMANCE.md and docs/perf/results.json.
+bench *args:
+    STOCKTAKE_BENCH_COMMAND="just bench {{args}}" scripts/bench.sh {{args}}

@@ -1,0 +1,210 @@
+//! Stocktake's side: the workload through `Log::append`, and a log grown to
+//! 10k, 100k and 1M events with append latency, bytes on disk and start-up
+//! time measured at each size.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use stocktake_log::{AppendError, Log, LogOptions};
+use uuid::Uuid;
+
+use crate::drive::{self, Append, Run, Stored};
+use crate::figure::Figure;
+use crate::startup;
+use crate::workload::{progress_payload, Event, Plan};
+
+/// The log's append: writer `w` appends its `i`-th progress note to
+/// `streams[w]`, at version `first[w] + i`.
+pub fn append(log: Log, streams: &[Uuid], first: &[u64]) -> Append {
+    let streams: Arc<Vec<(Uuid, String, u64)>> = Arc::new(
+        streams
+            .iter()
+            .zip(first)
+            .map(|(s, v)| (*s, progress_payload(*s), *v))
+            .collect(),
+    );
+    Arc::new(move |w, i| {
+        let (stream, payload, first) = &streams[w];
+        let request = Event::progress(*stream, first + i, payload).to_request();
+        let log = log.clone();
+        Box::pin(async move {
+            match log.append(request).await {
+                Ok(_) => Ok(Stored::Appended),
+                Err(AppendError::Conflict { .. }) => Ok(Stored::Conflict),
+                Err(e) => Err(format!("append: {e}")),
+            }
+        })
+    })
+}
+
+/// Bytes written, nothing kept.
+#[derive(Debug, Default)]
+struct Count(u64);
+
+impl Write for Count {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub struct Growth<'a> {
+    pub base: &'a Path,
+    /// Log sizes to measure at, ascending.
+    pub marks: &'a [u64],
+    /// Appends per latency window.
+    pub window: u64,
+    pub writers: usize,
+    /// The `stocktake` binary, for start-up times.
+    pub server: Option<&'a Path>,
+}
+
+impl Growth<'_> {
+    pub fn run(&self, figures: &mut Vec<Figure>, notes: &mut Vec<String>) -> Result<(), String> {
+        let dir = tempfile::tempdir_in(self.base).map_err(|e| e.to_string())?;
+        let open = || Log::open(dir.path(), LogOptions::default()).map_err(|e| e.to_string());
+        let mut log = open()?;
+        let plan = Plan::new(self.writers);
+        for event in plan.setup() {
+            log.append_blocking(event.to_request())
+                .map_err(|e| format!("setting up the plan: {e}"))?;
+        }
+        let mut versions = vec![1u64; self.writers];
+        let runtime = drive::runtime();
+        let mut first_p99 = None;
+        for &mark in self.marks {
+            let have = log.head().last_seq;
+            let per_writer = mark.saturating_sub(have).div_ceil(self.writers as u64);
+            self.appends(&runtime, &log, &plan, &mut versions, per_writer)?;
+            let events = log.head().last_seq;
+            let window = self.appends(
+                &runtime,
+                &log,
+                &plan,
+                &mut versions,
+                self.window / self.writers as u64,
+            )?;
+            println!("  at {events:>8} events: {}", window.describe());
+            let name = format!("growth.append.{}w", self.writers);
+            for f in window.figures(&name) {
+                figures.push(f.size(mark));
+            }
+            let p99 = window.quantile_ms(0.99);
+            let first = *first_p99.get_or_insert((mark, p99));
+            if first.0 != mark {
+                figures.push(
+                    Figure::new(format!("{name}.p99_vs_{}", first.0), p99 / first.1, "ratio")
+                        .against(&format!("{name}.p99 at {}", first.0), first.1)
+                        .at_most(1.5)
+                        .size(mark),
+                );
+            }
+
+            log.flush().map_err(|e| e.to_string())?;
+            let stored = log.head().last_seq;
+            let on_disk = log.size_on_disk().map_err(|e| e.to_string())?;
+            let mut jsonl = Count::default();
+            log.export(&mut jsonl, &mut |_| {})
+                .map_err(|e| e.to_string())?;
+            let per_event = on_disk as f64 / stored as f64;
+            let jsonl_per_event = jsonl.0 as f64 / stored as f64;
+            println!(
+                "  at {stored:>8} events: {per_event:.0} bytes on disk per event, {jsonl_per_event:.0} in the JSON Lines export"
+            );
+            figures.push(
+                Figure::new("disk.bytes_per_event", per_event, "bytes")
+                    .against("disk.jsonl_bytes_per_event", jsonl_per_event)
+                    .size(stored),
+            );
+            figures.push(
+                Figure::new("disk.jsonl_bytes_per_event", jsonl_per_event, "bytes").size(stored),
+            );
+            figures.push(
+                Figure::new(
+                    "disk.bytes_per_event_vs_jsonl",
+                    per_event / jsonl_per_event,
+                    "ratio",
+                )
+                .at_most(2.5)
+                .size(stored),
+            );
+            if Some(&mark) == self.marks.last() {
+                match zstd_bytes(&dir.path().join("sled").join("db")) {
+                    Some(z) => figures.push(
+                        Figure::new(
+                            "disk.zstd3_bytes_per_event_estimate",
+                            z as f64 / stored as f64,
+                            "bytes",
+                        )
+                        .against("disk.jsonl_bytes_per_event", jsonl_per_event)
+                        .size(stored),
+                    ),
+                    None => notes.push(
+                        "zstd is not installed: no estimate of what sled's compression would save"
+                            .to_owned(),
+                    ),
+                }
+            }
+
+            if let Some(server) = self.server {
+                drop(log);
+                let _ = std::fs::remove_dir_all(dir.path().join("projections"));
+                let cold = startup::time_to_healthy(server, dir.path())?;
+                let warm = startup::time_to_healthy(server, dir.path())?;
+                println!(
+                    "  at {stored:>8} events: serving after {:.0} ms (read models rebuilt), {:.0} ms (from their checkpoint)",
+                    cold.as_secs_f64() * 1e3,
+                    warm.as_secs_f64() * 1e3
+                );
+                figures.push(
+                    Figure::new("startup.rebuild", cold.as_secs_f64() * 1e3, "ms").size(stored),
+                );
+                figures.push(
+                    Figure::new("startup.checkpoint", warm.as_secs_f64() * 1e3, "ms").size(stored),
+                );
+                log = open()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn appends(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        log: &Log,
+        plan: &Plan,
+        versions: &mut [u64],
+        per_writer: u64,
+    ) -> Result<Run, String> {
+        let append = append(log.clone(), &plan.actions, versions);
+        let run = runtime.block_on(drive::drive(self.writers, per_writer, append))?;
+        if run.conflicts > 0 {
+            return Err(format!("{} unexpected version conflicts", run.conflicts));
+        }
+        for v in versions.iter_mut() {
+            *v += per_writer;
+        }
+        Ok(run)
+    }
+}
+
+/// What whole-file zstd -3 makes of sled's file: an optimistic bound on what
+/// sled's own (per-page) compression could save.
+fn zstd_bytes(file: &Path) -> Option<u64> {
+    let mut child = Command::new("zstd")
+        .args(["-q", "-3", "-T0", "-c"])
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut out = child.stdout.take()?;
+    let bytes = std::io::copy(&mut out, &mut Count::default()).ok()?;
+    child.wait().ok()?.success().then_some(bytes)
+}

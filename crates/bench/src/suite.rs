@@ -1,0 +1,445 @@
+//! The suite: runs every section in order on this machine and writes the
+//! report.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use stocktake_log::{Log, LogOptions};
+use uuid::Uuid;
+
+use crate::drive::{self, Run};
+use crate::figure::Figure;
+use crate::machine::{LoadSampler, Machine};
+use crate::peer::{self, Postgres};
+use crate::profile;
+use crate::report::{Measured, Report};
+use crate::stocktake::{self, Growth};
+use crate::subbench::{Ran, SubBench};
+use crate::workload::{progress_payload, Event};
+
+/// Writers and commands per side-by-side run, as in the log's own bench.
+const SIDE_BY_SIDE: [(usize, u64); 3] = [(1, 3_000), (16, 40_000), (64, 120_000)];
+/// Log sizes for the growth figures.
+const GROWTH_MARKS: [u64; 3] = [10_000, 100_000, 1_000_000];
+/// Appends per growth latency window.
+const GROWTH_WINDOW: u64 = 12_800;
+const WRITERS: usize = 64;
+
+#[derive(Debug)]
+pub struct Options {
+    pub scale: u64,
+    pub skip: Vec<String>,
+    pub dry: bool,
+    pub root: PathBuf,
+    pub base: PathBuf,
+    pub server: PathBuf,
+    pub command: String,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let mut scale = std::env::var("STOCKTAKE_BENCH_SCALE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1u64);
+        let mut skip = Vec::new();
+        let mut dry = false;
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--scale" => {
+                    scale = args
+                        .next()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or("--scale takes a whole number")?
+                }
+                "--skip" => skip.extend(
+                    args.next()
+                        .ok_or("--skip takes a list of sections")?
+                        .split(',')
+                        .map(str::to_owned),
+                ),
+                "--dry" => dry = true,
+                other => return Err(format!("unknown argument `{other}`; see the crate's docs")),
+            }
+        }
+        let known = ["log", "side", "growth", "projections", "http", "profile"];
+        if let Some(s) = skip.iter().find(|s| !known.contains(&s.as_str())) {
+            return Err(format!("unknown section `{s}`; the sections are {known:?}"));
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .expect("crates/bench is two levels down")
+            .to_owned();
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let server = std::env::var_os("STOCKTAKE_BIN")
+            .map_or_else(|| target.join("release").join("stocktake"), PathBuf::from);
+        let base =
+            std::env::var_os("STOCKTAKE_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+        let command = std::env::var("STOCKTAKE_BENCH_COMMAND")
+            .map(|c| c.trim().to_owned())
+            .unwrap_or_else(|_| {
+                let args: Vec<String> = std::env::args().skip(1).collect();
+                format!(
+                    "cargo run --release -p stocktake-bench -- {}",
+                    args.join(" ")
+                )
+                .trim_end()
+                .to_owned()
+            });
+        Ok(Options {
+            scale: scale.max(1),
+            skip,
+            dry,
+            root,
+            base,
+            server,
+            command,
+        })
+    }
+
+    fn runs(&self, section: &str) -> bool {
+        !self.skip.iter().any(|s| s == section)
+    }
+
+    fn scaled(&self, n: u64) -> u64 {
+        n / self.scale
+    }
+}
+
+#[derive(Debug, Default)]
+struct Collected {
+    figures: Vec<Measured>,
+    notes: Vec<String>,
+    peer: Option<String>,
+}
+
+impl Collected {
+    fn add(&mut self, source: &str, figure: Figure) {
+        println!("{}", figure.result_line());
+        self.figures.push(Measured {
+            source: source.to_owned(),
+            figure,
+        });
+    }
+}
+
+pub fn run(options: &Options) -> Result<(), String> {
+    let started = chrono::Utc::now();
+    let clock = Instant::now();
+    let machine = Machine::describe(&options.base);
+    println!(
+        "Stocktake performance suite: {} cores, {}, {}, {}",
+        machine.cores, machine.cpu, machine.kernel, machine.disk
+    );
+    let load = LoadSampler::start(Duration::from_secs(5));
+    let mut c = Collected::default();
+    let logs = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| options.root.join("target"), PathBuf::from)
+        .join("bench-logs");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+
+    if options.runs("log") {
+        section("the log's own bench: limits, 1/16/64 appenders, import, decode");
+        sub_bench(
+            options,
+            &mut c,
+            &logs,
+            "stocktake-log",
+            "append",
+            "log bench",
+        );
+    }
+    if options.runs("side") {
+        section(
+            "side by side: Stocktake's log and the PostgreSQL peer, same commands, same writers",
+        );
+        if let Err(e) = side_by_side(options, &mut c) {
+            c.notes
+                .push(format!("The side-by-side run stopped early: {e}"));
+        }
+    }
+    if options.runs("growth") {
+        section("growth: append latency, bytes on disk and start-up at 10k, 100k, 1M events");
+        let marks: Vec<u64> = GROWTH_MARKS
+            .iter()
+            .map(|m| options.scaled(*m).max(WRITERS as u64 * 10))
+            .collect();
+        let server = options.server.exists().then_some(options.server.as_path());
+        if server.is_none() {
+            c.notes.push(format!(
+                "No `stocktake` binary at {} (build it with `cargo build --release -p stocktake`, or set STOCKTAKE_BIN): no start-up times.",
+                options.server.display()
+            ));
+        }
+        let growth = Growth {
+            base: &options.base,
+            marks: &marks,
+            window: options.scaled(GROWTH_WINDOW).max(WRITERS as u64 * 10),
+            writers: WRITERS,
+            server,
+        };
+        let mut figures = Vec::new();
+        let result = growth.run(&mut figures, &mut c.notes);
+        for f in figures {
+            c.add("growth", f);
+        }
+        if let Err(e) = result {
+            c.notes.push(format!("The growth run stopped early: {e}"));
+        }
+        c.notes.push(
+            "sled's `use_compression` (zstd, per page) is behind sled's cargo feature `compression`, which the log does not enable; \
+             `disk.zstd3_bytes_per_event_estimate` (whole-file `zstd -3` of sled's file; the workload repeats one note, so this flatters compression) bounds what it could save. \
+             Enabling it is the log crate's decision (Cargo feature + `Config::use_compression(true)`), not the suite's."
+                .to_owned(),
+        );
+    }
+    if options.runs("projections") {
+        section("projections bench (another crate's; its RESULT lines)");
+        sub_bench(
+            options,
+            &mut c,
+            &logs,
+            "stocktake-projections",
+            "projections",
+            "projections bench",
+        );
+    }
+    if options.runs("http") {
+        section("HTTP load bench (another crate's; its RESULT lines)");
+        sub_bench(
+            options,
+            &mut c,
+            &logs,
+            "stocktake-gateway",
+            "http_load",
+            "http_load bench",
+        );
+    }
+
+    let log_missed = c.figures.iter().any(|m| {
+        m.figure.met == Some(false)
+            && ["log bench", "side by side", "growth"].contains(&m.source.as_str())
+    });
+    let mut profile = None;
+    if options.runs("profile") && log_missed {
+        section("profile of the append path (a log target was missed)");
+        let work = tempfile::tempdir_in(&options.base).map_err(|e| e.to_string())?;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        match profile::append_path(&exe, work.path()) {
+            Ok(p) => {
+                for line in p.inclusive.iter().take(15) {
+                    println!("  {line}");
+                }
+                profile = Some(p);
+            }
+            Err(e) => c.notes.push(format!("No profile: {e}")),
+        }
+    }
+
+    let load = load.finish();
+    let minutes = clock.elapsed().as_secs_f64() / 60.0;
+    let report = Report {
+        command: &options.command,
+        started,
+        minutes,
+        commit: commit(&options.root),
+        machine: &machine,
+        load,
+        peer: c.peer.clone(),
+        figures: &c.figures,
+        notes: &c.notes,
+        profile: profile.as_ref(),
+        scale: options.scale,
+    };
+    if let Some(l) = load {
+        println!(
+            "\nload average during the run: min {:.2}, mean {:.2}, max {:.2}",
+            l.min, l.mean, l.max
+        );
+    }
+    for note in &c.notes {
+        println!("note: {note}");
+    }
+    if options.dry {
+        println!(
+            "\n--dry: the report is not written. It would read:\n\n{}",
+            report.markdown()
+        );
+    } else {
+        let md = options.root.join("docs/PERFORMANCE.md");
+        let json = options.root.join("docs/perf/results.json");
+        report.write(&md, &json)?;
+        println!(
+            "\nwrote {} and {} ({minutes:.1} minutes)",
+            md.display(),
+            json.display()
+        );
+    }
+    Ok(())
+}
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+fn sub_bench(
+    options: &Options,
+    c: &mut Collected,
+    logs: &Path,
+    package: &'static str,
+    bench: &'static str,
+    source: &str,
+) {
+    match (SubBench { package, bench }).run(&options.root, logs, options.scale) {
+        Ran::Figures(figures) => {
+            for f in figures {
+                c.add(source, f);
+            }
+        }
+        Ran::Skipped(note) => {
+            println!("skipped: {note}");
+            c.notes.push(note);
+        }
+    }
+}
+
+fn side_by_side(options: &Options, c: &mut Collected) -> Result<(), String> {
+    let server = match peer::bin_dir() {
+        None => {
+            c.notes.push(
+                "PostgreSQL 15 binaries not found (/usr/lib/postgresql/15/bin or STOCKTAKE_PG_BIN; scripts/bench.sh installs them): no peer figures."
+                    .to_owned(),
+            );
+            None
+        }
+        Some(bin) => match Postgres::start(&bin) {
+            Ok(server) => Some(server),
+            Err(e) => {
+                c.notes.push(format!("PostgreSQL did not start: {e}"));
+                None
+            }
+        },
+    };
+    if let Some(s) = &server {
+        c.peer = Some(format!(
+            "{}, started for the run on 127.0.0.1:{}, `synchronous_commit = on`, `fsync = on`, otherwise initdb's defaults; \
+             one tokio-postgres connection per writer; a command is one single-`INSERT` transaction",
+            s.version, s.port
+        ));
+        println!("peer: {}", s.version);
+    }
+    let runtime = drive::runtime();
+    for (writers, total) in SIDE_BY_SIDE {
+        let per_writer = options.scaled(total).max(writers as u64 * 10) / writers as u64;
+        let streams: Vec<Uuid> = (0..writers).map(|_| Uuid::new_v4()).collect();
+
+        let dir = tempfile::tempdir_in(&options.base).map_err(|e| e.to_string())?;
+        let log = Log::open(dir.path(), LogOptions::default()).map_err(|e| e.to_string())?;
+        let append = stocktake::append(log.clone(), &streams, &vec![0; writers]);
+        let ours = runtime.block_on(drive::drive(writers, per_writer, append))?;
+        drop(log);
+        println!("stocktake  {}", ours.describe());
+
+        let theirs = match &server {
+            Some(server) => {
+                let clients = runtime.block_on(server.writers(writers))?;
+                let payloads: Vec<(Uuid, String)> =
+                    streams.iter().map(|s| (*s, progress_payload(*s))).collect();
+                let append = peer::append(clients, move |w, i| {
+                    Event::progress(payloads[w].0, i, &payloads[w].1)
+                });
+                let run = runtime.block_on(drive::drive(writers, per_writer, append))?;
+                println!("postgres   {}", run.describe());
+                Some(run)
+            }
+            None => None,
+        };
+        side_figures(c, writers, &ours, theirs.as_ref());
+        if writers == WRITERS {
+            if let Some(server) = &server {
+                let (per_event, events) = runtime.block_on(server.bytes_per_event())?;
+                c.add(
+                    "side by side",
+                    Figure::new("disk.postgres_bytes_per_event", per_event, "bytes").size(events),
+                );
+            }
+        }
+    }
+    drop(runtime);
+    drop(server);
+    Ok(())
+}
+
+fn side_figures(c: &mut Collected, writers: usize, ours: &Run, theirs: Option<&Run>) {
+    let source = "side by side";
+    let name = |who: &str| format!("side.{who}.{writers}w");
+    let mut figures = ours.figures(&name("stocktake")).to_vec();
+    if writers == WRITERS {
+        figures[0] = figures[0].clone().at_least(50_000.0);
+    }
+    if let Some(theirs) = theirs {
+        let peer = theirs.figures(&name("postgres"));
+        for (f, p) in figures.iter_mut().zip(&peer) {
+            *f = f.clone().against(&p.name, p.value);
+        }
+        let mut vs = Figure::new(
+            format!("{}_vs_postgres", name("stocktake")),
+            ours.rate() / theirs.rate(),
+            "ratio",
+        )
+        .size(ours.events);
+        if writers >= 16 {
+            vs = vs.at_least(2.0);
+        }
+        figures.extend(peer);
+        figures.push(vs);
+        if theirs.conflicts > 0 {
+            c.notes.push(format!(
+                "The peer reported {} version conflicts at {writers} writers.",
+                theirs.conflicts
+            ));
+        }
+    }
+    for f in figures {
+        c.add(source, f);
+    }
+}
+
+/// `stocktake-bench profile-append N`: N appends by 64 writers on a fresh
+/// log, for a profiler to watch.
+pub fn profile_append(total: u64) -> Result<(), String> {
+    let base =
+        std::env::var_os("STOCKTAKE_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let dir = tempfile::tempdir_in(base).map_err(|e| e.to_string())?;
+    let log = Log::open(dir.path(), LogOptions::default()).map_err(|e| e.to_string())?;
+    let streams: Vec<Uuid> = (0..WRITERS).map(|_| Uuid::new_v4()).collect();
+    let append = stocktake::append(log.clone(), &streams, &[0; WRITERS]);
+    let run = drive::runtime().block_on(drive::drive(
+        WRITERS,
+        (total / WRITERS as u64).max(1),
+        append,
+    ))?;
+    println!("{}", run.describe());
+    Ok(())
+}
+
+fn commit(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let hash = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
+    match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(s) if !s.is_empty() => format!("`{hash}` plus uncommitted changes in the work tree"),
+        _ => format!("`{hash}`"),
+    }
+}
