@@ -114,11 +114,8 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route; see /api/v1/openapi.json".into())
 }
 
-async fn method_not_allowed() -> Response {
-    let mut response =
-        ApiError::bad_field("method", "is not allowed on this route").into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
 }
 
 /// Layers below the handlers (body limit, timeout) answer in plain text; clients get every
@@ -133,6 +130,14 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
         return response;
     }
     match response.status() {
+        // An extractor's rejection, e.g. a path segment that is not UTF-8.
+        StatusCode::BAD_REQUEST => {
+            let text = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            ApiError::bad_field("path", text).into_response()
+        }
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::PayloadTooLarge { limit: BODY_LIMIT }.into_response()
         }

@@ -36,6 +36,8 @@ pub enum ApiError {
     },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the method {0} is not allowed on this route; see /api/v1/openapi.json")]
+    MethodNotAllowed(String),
     #[error("{detail}")]
     Unprocessable {
         detail: String,
@@ -92,6 +94,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Request body too large",
+            ),
+            ApiError::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
             ),
             ApiError::Unprocessable { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
