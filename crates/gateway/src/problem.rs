@@ -38,6 +38,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the method {0} is not allowed on this route; see /api/v1/openapi.json")]
     MethodNotAllowed(String),
+    #[error("Content-Type must be application/json, not `{0}`")]
+    UnsupportedMediaType(String),
     #[error("{detail}")]
     Unprocessable {
         detail: String,
@@ -99,6 +101,11 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "Method not allowed",
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "The request body is not JSON",
             ),
             ApiError::Unprocessable { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,

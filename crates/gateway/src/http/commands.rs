@@ -51,6 +51,7 @@ pub async fn post_command(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    json_content_type(&headers)?;
     let body = body.map_err(|rejection| match rejection {
         BytesRejection::FailedToBufferBody(_) => ApiError::PayloadTooLarge { limit: BODY_LIMIT },
         other => ApiError::bad_field("body", other.body_text()),
@@ -133,6 +134,30 @@ pub async fn post_command(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// A command is JSON: a body sent as anything else (a form, plain text, nothing said) is
+/// refused before it is read, as the OpenAPI document's `requestBody` promises.
+fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let raw = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            raw.chars().take(100).collect(),
+        ))
+    }
 }
 
 fn take_effective_at(fields: &mut Map<String, Value>) -> Result<Option<TimeInput>, ApiError> {
