@@ -14,6 +14,7 @@
 pub mod at;
 pub mod checkpoint;
 pub mod decode;
+pub mod line;
 pub mod model;
 pub mod runner;
 pub mod timeline;
@@ -21,6 +22,7 @@ pub mod views;
 
 pub use at::At;
 pub use decode::{envelope, DecodeFailure, DomainUpcaster};
+pub use line::ActionLine;
 pub use model::ReadModel;
 pub use runner::{ProjectionError, Projector};
 pub use timeline::Timeline;

@@ -5,10 +5,11 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use stocktake_domain::{AggregateState, Envelope, Event, StreamRef};
+use stocktake_domain::{AggregateState, Envelope, Event, StreamRef, StreamType};
 use uuid::Uuid;
 
 use crate::at::At;
+use crate::line::ActionLine;
 
 /// A snapshot every this many events bounds the fold behind any question to this length.
 pub const SNAPSHOT_EVERY: usize = 32;
@@ -87,6 +88,12 @@ pub struct Timeline {
     snapshots: Vec<Snapshot>,
     current: Folded,
     max_recorded: Option<DateTime<Utc>>,
+    /// Whether recorded times never go backwards along `entries`. The domain keeps it so (a
+    /// stream's effective order is its recorded order), and then "known at" is a prefix, found
+    /// by a binary search; a log written otherwise is answered by a scan.
+    recorded_in_order: bool,
+    /// For an action: its line after each entry (`None` until it is added).
+    lines: Vec<Option<ActionLine>>,
 }
 
 impl Timeline {
@@ -97,6 +104,8 @@ impl Timeline {
             snapshots: Vec::new(),
             current: Folded::initial(stream),
             max_recorded: None,
+            recorded_in_order: true,
+            lines: Vec::new(),
         }
     }
 
@@ -120,6 +129,7 @@ impl Timeline {
             .last()
             .is_none_or(|last| last.order_key() <= entry.order_key());
         if in_order {
+            self.recorded_in_order &= self.max_recorded.is_none_or(|max| max <= entry.recorded_at);
             self.current =
                 std::mem::replace(&mut self.current, Folded::initial(self.stream)).apply(&entry);
             self.max_recorded = Some(
@@ -127,6 +137,15 @@ impl Timeline {
                     .map_or(entry.recorded_at, |m| m.max(entry.recorded_at)),
             );
             self.entries.push(entry);
+            if self.stream.stream_type == StreamType::Action {
+                let line = match &self.current.state {
+                    AggregateState::Action(s) => s.action.as_ref().map(|action| {
+                        ActionLine::of(action, self.lines.last().and_then(Option::as_ref))
+                    }),
+                    _ => None,
+                };
+                self.lines.push(line);
+            }
             if self.entries.len() % SNAPSHOT_EVERY == 0 {
                 self.snapshots.push(Snapshot {
                     upto: self.entries.len(),
@@ -149,10 +168,35 @@ impl Timeline {
         self.snapshots.clear();
         self.current = Folded::initial(self.stream);
         self.max_recorded = None;
+        self.recorded_in_order = true;
+        self.lines.clear();
         let entries = std::mem::take(&mut self.entries);
         for entry in entries {
             self.push(entry);
         }
+    }
+
+    /// How many entries, from the first, make up a bitemporal moment, when they are a prefix
+    /// of the stream: always unless a stream's recorded order differs from its effective order.
+    pub fn prefix_at(&self, at: &At) -> Option<usize> {
+        if at.known_at.is_some() && !self.recorded_in_order {
+            return None;
+        }
+        let mut upto = match at.as_of {
+            Some(as_of) => self.entries.partition_point(|e| e.effective_at <= as_of),
+            None => self.entries.len(),
+        };
+        if let Some(known_at) = at.known_at {
+            upto = upto.min(self.entries.partition_point(|e| e.recorded_at <= known_at));
+        }
+        Some(upto)
+    }
+
+    /// An action's line after its first `upto` entries, with the last of them; `None` when the
+    /// action did not exist yet (or this is not an action's stream).
+    pub fn line_after(&self, upto: usize) -> Option<(&ActionLine, &Entry)> {
+        let last = upto.checked_sub(1)?;
+        Some((self.lines.get(last)?.as_ref()?, &self.entries[last]))
     }
 
     /// The stream's state at a bitemporal moment.
@@ -160,11 +204,15 @@ impl Timeline {
         if at.is_now() {
             return Cow::Borrowed(&self.current);
         }
-        let upto = match at.as_of {
-            Some(as_of) => self.entries.partition_point(|e| e.effective_at <= as_of),
-            None => self.entries.len(),
-        };
         let known_before = |recorded: DateTime<Utc>| at.known_at.is_none_or(|k| recorded <= k);
+        let upto = match self.prefix_at(at) {
+            Some(prefix) => prefix,
+            // Not a prefix: up to the as-of time, leaving out what was not known yet.
+            None => match at.as_of {
+                Some(as_of) => self.entries.partition_point(|e| e.effective_at <= as_of),
+                None => self.entries.len(),
+            },
+        };
         if upto == self.entries.len() && self.max_recorded.is_none_or(known_before) {
             return Cow::Borrowed(&self.current);
         }
@@ -172,11 +220,19 @@ impl Timeline {
         let usable = self
             .snapshots
             .partition_point(|s| s.upto <= upto && known_before(s.max_recorded));
-        let (mut folded, start) = match usable.checked_sub(1).map(|i| &self.snapshots[i]) {
-            Some(snapshot) => (snapshot.folded.clone(), snapshot.upto),
-            None => (Folded::initial(self.stream), 0),
-        };
-        for entry in &self.entries[start..upto] {
+        let snapshot = usable.checked_sub(1).map(|i| &self.snapshots[i]);
+        let start = snapshot.map_or(0, |s| s.upto);
+        let rest = &self.entries[start..upto];
+        if !rest.iter().any(|e| known_before(e.recorded_at)) {
+            // Nothing to fold after the snapshot: the answer is kept already.
+            return match snapshot {
+                Some(snapshot) => Cow::Borrowed(&snapshot.folded),
+                None => Cow::Owned(Folded::initial(self.stream)),
+            };
+        }
+        let mut folded =
+            snapshot.map_or_else(|| Folded::initial(self.stream), |s| s.folded.clone());
+        for entry in rest {
             if known_before(entry.recorded_at) {
                 folded = folded.apply(entry);
             }
@@ -279,6 +335,60 @@ mod tests {
                     replay(&timeline, &question),
                     "as of day {as_of}, known at day {known_at}"
                 );
+            }
+        }
+    }
+
+    /// The line kept for a prefix is the line of the state a fold gives for that moment.
+    fn assert_lines_match_the_fold(timeline: &Timeline, question: &At) {
+        let folded = timeline.at(question);
+        let from_fold = match &folded.state {
+            AggregateState::Action(s) => s.action.as_ref().map(|a| ActionLine::of(a, None)),
+            _ => unreachable!(),
+        };
+        let Some(upto) = timeline.prefix_at(question) else {
+            return;
+        };
+        let kept = timeline.line_after(upto);
+        assert_eq!(
+            kept.map(|(line, _)| line.clone()),
+            from_fold,
+            "{question:?}"
+        );
+        if let Some((_, last)) = kept {
+            assert_eq!(Some(last.effective_at), folded.last_effective);
+            assert_eq!(last.stream_version, folded.version);
+        }
+    }
+
+    #[test]
+    fn kept_lines_give_the_same_answer_as_a_fold() {
+        // Recorded in effective order: every moment is a prefix.
+        let in_order: Vec<(u32, u32)> = (1..=100).map(|d| (d, d + 3)).collect();
+        // Every 10th recorded 40 days late: moments known at a time are not prefixes.
+        let late: Vec<(u32, u32)> = (1..=100)
+            .map(|d| (d, if d % 10 == 0 { d + 40 } else { d }))
+            .collect();
+        let (in_order, late) = (action_timeline(&in_order), action_timeline(&late));
+        assert!(in_order
+            .prefix_at(&At::as_of(at(50)).known_at(at(30)))
+            .is_some());
+        assert!(late
+            .prefix_at(&At::as_of(at(50)).known_at(at(30)))
+            .is_none());
+        for timeline in [&in_order, &late] {
+            for day in (0..150).step_by(3) {
+                assert_lines_match_the_fold(timeline, &At::as_of(at(day)));
+                assert_lines_match_the_fold(
+                    timeline,
+                    &At {
+                        as_of: None,
+                        known_at: Some(at(day)),
+                    },
+                );
+                for known in (0..150).step_by(13) {
+                    assert_lines_match_the_fold(timeline, &At::as_of(at(day)).known_at(at(known)));
+                }
             }
         }
     }

@@ -57,7 +57,7 @@ pub fn action_detail(
                 reference: e.reference.to_string(),
             })
             .collect(),
-        summary: ActionSummary::new(action, &seen.folded, at, now),
+        summary: ActionSummary::new(&seen, at, now),
         moment: Moment::new(model, at, now),
     })
 }

@@ -9,6 +9,8 @@ pub mod overview;
 pub mod report;
 pub mod visit;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use stocktake_domain::aggregates::{Action, Measure, Plan, Visit};
@@ -16,6 +18,7 @@ use stocktake_domain::{AggregateState, EntityKind, StreamRef};
 use uuid::Uuid;
 
 use crate::at::At;
+use crate::line::ActionLine;
 use crate::model::ReadModel;
 use crate::timeline::Folded;
 
@@ -38,9 +41,17 @@ fn not_found(model: &ReadModel, stream: StreamRef, kind: EntityKind) -> NotFound
 }
 
 /// A stream's state at a moment, with the aggregate extracted.
-pub(crate) struct Seen<'a, T> {
-    pub item: T,
-    pub folded: std::borrow::Cow<'a, Folded>,
+///
+/// The aggregate is borrowed from the timeline when the moment's state is one the timeline
+/// keeps (now, or a snapshot), and moved out of the fold otherwise: an action's evidence makes
+/// its state grow with its history, so a clone here would make every question slower as the
+/// log grows.
+pub(crate) struct Seen<'a, T: Clone> {
+    pub item: Cow<'a, T>,
+    /// Effective time of the latest event folded: when the item was last updated.
+    pub last_effective: Option<DateTime<Utc>>,
+    /// The stream version of the latest event folded.
+    pub version: u64,
 }
 
 macro_rules! seen_fn {
@@ -51,11 +62,23 @@ macro_rules! seen_fn {
             at: &At,
         ) -> Option<Seen<'a, $ty>> {
             let folded = model.timeline_of(stream)?.at(at);
-            let item = match &folded.state {
-                AggregateState::$variant(s) => s.$field.clone()?,
+            let (last_effective, version) = (folded.last_effective, folded.version);
+            let item = match folded {
+                Cow::Borrowed(Folded {
+                    state: AggregateState::$variant(s),
+                    ..
+                }) => Cow::Borrowed(s.$field.as_ref()?),
+                Cow::Owned(Folded {
+                    state: AggregateState::$variant(s),
+                    ..
+                }) => Cow::Owned(s.$field?),
                 _ => return None,
             };
-            Some(Seen { item, folded })
+            Some(Seen {
+                item,
+                last_effective,
+                version,
+            })
         }
     };
 }
@@ -64,6 +87,34 @@ seen_fn!(plan_at, Plan, Plan, plan);
 seen_fn!(action_at, Action, Action, action);
 seen_fn!(measure_at, Measure, Measure, measure);
 seen_fn!(visit_at, Visit, Visit, visit);
+
+/// An action's line at a moment: kept by its timeline when the moment's events are a prefix of
+/// the stream, else from a fold.
+pub(crate) fn action_line_at<'a>(
+    model: &'a ReadModel,
+    stream: StreamRef,
+    at: &At,
+) -> Option<Seen<'a, ActionLine>> {
+    let timeline = model.timeline_of(stream)?;
+    match timeline.prefix_at(at) {
+        Some(upto) => {
+            let (line, last) = timeline.line_after(upto)?;
+            Some(Seen {
+                item: Cow::Borrowed(line),
+                last_effective: Some(last.effective_at),
+                version: last.stream_version,
+            })
+        }
+        None => {
+            let seen = action_at(model, stream, at)?;
+            Some(Seen {
+                item: Cow::Owned(ActionLine::of(&seen.item, None)),
+                last_effective: seen.last_effective,
+                version: seen.version,
+            })
+        }
+    }
+}
 
 /// Whole days from `earlier` to `later`, never negative.
 pub(crate) fn days_between(earlier: DateTime<Utc>, later: DateTime<Utc>) -> i64 {
@@ -96,33 +147,44 @@ pub struct ActionSummary {
 }
 
 impl ActionSummary {
-    pub(crate) fn new(action: &Action, folded: &Folded, at: &At, now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(seen: &Seen<'_, Action>, at: &At, now: DateTime<Utc>) -> Self {
+        let line = ActionLine::of(&seen.item, None);
+        let seen = Seen {
+            item: Cow::Owned(line),
+            last_effective: seen.last_effective,
+            version: seen.version,
+        };
+        Self::of_line(&seen, at, now)
+    }
+
+    pub(crate) fn of_line(seen: &Seen<'_, ActionLine>, at: &At, now: DateTime<Utc>) -> Self {
+        let line = &*seen.item;
         let reference = at.reference_time(now);
         let today = reference.date_naive();
-        let overdue = !action.status.is_closed() && action.due_on < today;
+        let overdue = !line.status.is_closed() && line.due_on < today;
         ActionSummary {
-            action_id: action.action_id,
-            area_id: action.area_id,
-            title: action.title.to_string(),
-            owner: action.owner.to_string(),
-            status: action.status,
-            rag: action.display_rag(),
-            start_on: action.start_on,
-            due_on: action.due_on,
+            action_id: line.action_id,
+            area_id: line.area_id,
+            title: line.title.to_string(),
+            owner: line.owner.to_string(),
+            status: line.status,
+            rag: line.rag,
+            start_on: line.start_on,
+            due_on: line.due_on,
             overdue,
             days_overdue: if overdue {
-                (today - action.due_on).num_days()
+                (today - line.due_on).num_days()
             } else {
                 0
             },
-            last_updated_at: folded.last_effective,
-            days_since_update: folded
+            last_updated_at: seen.last_effective,
+            days_since_update: seen
                 .last_effective
                 .map_or(0, |t| days_between(t, reference)),
-            rebaseline_count: action.rebaseline_count,
-            evidence_count: action.evidence.len(),
-            impact_confirmed: action.impact_confirmed,
-            version: folded.version,
+            rebaseline_count: line.rebaseline_count,
+            evidence_count: line.evidence_count,
+            impact_confirmed: line.impact_confirmed,
+            version: seen.version,
         }
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use stocktake_domain::{ActionStatus, AreaId, DisplayRag, EntityKind, PlanId, StreamRef};
 
-use super::{action_at, not_found, plan_at, ActionSummary, Moment, NotFound};
+use super::{action_line_at, not_found, plan_at, ActionSummary, Moment, NotFound};
 use crate::at::At;
 use crate::model::ReadModel;
 
@@ -119,7 +119,7 @@ pub fn plan_overview(
     let stream = StreamRef::plan(plan_id);
     let plan =
         plan_at(model, stream, at).ok_or_else(|| not_found(model, stream, EntityKind::Plan))?;
-    let mut last_updated_at = plan.folded.last_effective;
+    let mut last_updated_at = plan.last_effective;
     let mut areas: Vec<AreaOverview> = plan
         .item
         .areas
@@ -142,11 +142,11 @@ pub fn plan_overview(
         .map(|m| m.actions.as_slice())
         .unwrap_or_default();
     for &action_id in members {
-        let Some(seen) = action_at(model, StreamRef::action(action_id), at) else {
+        let Some(seen) = action_line_at(model, StreamRef::action(action_id), at) else {
             continue;
         };
-        last_updated_at = last_updated_at.max(seen.folded.last_effective);
-        let summary = ActionSummary::new(&seen.item, &seen.folded, at, now);
+        last_updated_at = last_updated_at.max(seen.last_effective);
+        let summary = ActionSummary::of_line(&seen, at, now);
         if let Some(area) = areas.iter_mut().find(|a| a.area_id == seen.item.area_id) {
             area.actions.push(summary);
         }

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use stocktake_domain::{EntityKind, FindingId, FindingKind, PlanId, StreamRef, VisitId};
 
-use super::{action_at, not_found, visit_at, ActionSummary, Moment, NotFound};
+use super::{action_line_at, not_found, visit_at, ActionSummary, Moment, NotFound};
 use crate::at::At;
 use crate::model::ReadModel;
 
@@ -53,8 +53,8 @@ pub fn visit(
             let actions: Vec<ActionSummary> = f
                 .action_ids
                 .iter()
-                .filter_map(|&id| action_at(model, StreamRef::action(id), at))
-                .map(|a| ActionSummary::new(&a.item, &a.folded, at, now))
+                .filter_map(|&id| action_line_at(model, StreamRef::action(id), at))
+                .map(|a| ActionSummary::of_line(&a, at, now))
                 .collect();
             FindingView {
                 finding_id: f.finding_id,

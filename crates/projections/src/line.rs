@@ -1,0 +1,54 @@
+//! What a plan shows of an action, kept after each of the action's events.
+//!
+//! An action's state grows with its history (every piece of evidence stays in it), so a fold
+//! from a snapshot, which starts with a clone of that state, costs more the longer the log. The
+//! plan overview asks about every action at once; with the line after each event kept, a
+//! question about a moment whose events are a prefix of the stream (always so for a log the
+//! domain wrote) is a binary search and a borrow.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use stocktake_domain::aggregates::Action;
+use stocktake_domain::{ActionId, ActionStatus, AreaId, DisplayRag};
+
+/// An action as one line of its plan, derived from the domain's state of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionLine {
+    pub action_id: ActionId,
+    pub area_id: AreaId,
+    pub title: Arc<str>,
+    pub owner: Arc<str>,
+    pub status: ActionStatus,
+    /// The rating a reader sees: red, amber, green while open, blue once completed.
+    pub rag: Option<DisplayRag>,
+    pub start_on: Option<NaiveDate>,
+    pub due_on: NaiveDate,
+    pub rebaseline_count: u32,
+    pub evidence_count: usize,
+    pub impact_confirmed: bool,
+}
+
+impl ActionLine {
+    /// The line of an action, sharing the text of `previous` where it has not changed, so that
+    /// keeping a line per event does not keep a copy of the title per event.
+    pub fn of(action: &Action, previous: Option<&ActionLine>) -> Self {
+        let share = |text: &str, old: Option<&Arc<str>>| match old {
+            Some(old) if **old == *text => Arc::clone(old),
+            _ => Arc::from(text),
+        };
+        ActionLine {
+            action_id: action.action_id,
+            area_id: action.area_id,
+            title: share(action.title.as_str(), previous.map(|p| &p.title)),
+            owner: share(action.owner.as_str(), previous.map(|p| &p.owner)),
+            status: action.status,
+            rag: action.display_rag(),
+            start_on: action.start_on,
+            due_on: action.due_on,
+            rebaseline_count: action.rebaseline_count,
+            evidence_count: action.evidence.len(),
+            impact_confirmed: action.impact_confirmed,
+        }
+    }
+}
