@@ -279,3 +279,159 @@ pub fn add_token(data_dir: &Path, name: &str, role: &str) -> String {
     );
     stdout(&output).trim().to_owned()
 }
+
+/// What [`Server::launch`] starts beyond [`Server::start_on`]'s defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Extra `serve` arguments.
+    pub args: Vec<String>,
+    /// Environment variables for the server.
+    pub env: Vec<(String, String)>,
+    /// Leave out `--listen 127.0.0.1:0` (then `STOCKTAKE_LISTEN` or the default decides).
+    pub no_listen_flag: bool,
+    /// `RUST_LOG` for the server (default `warn`).
+    pub rust_log: Option<String>,
+    /// Keep everything the server writes to stderr (see [`Captured`]).
+    pub capture_stderr: bool,
+    /// `ulimit -f`: the largest file the server may write, in the shell's blocks (512 bytes
+    /// for `sh` on Linux and `dash`; `SIGXFSZ` is ignored so a write past it fails with
+    /// `EFBIG` instead of killing the process).
+    pub file_size_blocks: Option<u64>,
+}
+
+/// A server's stderr, collected by a thread as it arrives.
+#[derive(Debug, Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        self.0.lock().expect("not poisoned").clone()
+    }
+}
+
+impl Server {
+    /// Serves `data_dir` as [`Launch`] says; the director token must exist or be made at start.
+    pub fn launch(data_dir: &Path, launch: &Launch) -> (Server, Captured) {
+        let mut command = match launch.file_size_blocks {
+            Some(blocks) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!(
+                        "ulimit -f {blocks} && trap '' XFSZ && exec \"$0\" \"$@\""
+                    ))
+                    .arg(stocktake_bin());
+                sh
+            }
+            None => Command::new(stocktake_bin()),
+        };
+        command.arg("serve").arg("--data-dir").arg(data_dir);
+        if !launch.no_listen_flag {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        command
+            .args(&launch.args)
+            .env_remove("STOCKTAKE_DATA_DIR")
+            .env_remove("STOCKTAKE_LISTEN")
+            .env("RUST_LOG", launch.rust_log.as_deref().unwrap_or("warn"))
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(if launch.capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
+        let mut child = command.spawn().expect("stocktake serve starts");
+        let captured = Captured::default();
+        if let Some(stderr) = child.stderr.take() {
+            let sink = captured.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut text = sink.0.lock().expect("not poisoned");
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+        }
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("Stocktake is listening on ") {
+                    let _ = tx.send(address.trim().to_owned());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "stocktake serve did not say where it listens; stderr: {}",
+                    captured.text()
+                );
+            }
+        };
+        let token = std::fs::read_to_string(data_dir.join("director.token"))
+            .expect("serve writes a director token")
+            .trim()
+            .to_owned();
+        let server = Server {
+            child: Some(child),
+            base,
+            token,
+            data_dir: data_dir.to_owned(),
+            _temp: None,
+        };
+        (server, captured)
+    }
+
+    /// Whether the server process is still running (it has not exited or been killed).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+}
+
+/// Every event of the log, in seq order, read page by page through `GET /api/v1/events`.
+pub async fn all_events(client: &Client) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut after = 0u64;
+    loop {
+        let page = client
+            .get(&format!("/api/v1/events?after={after}&limit=1000"))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let batch = page.body["events"].as_array().expect("a page of events");
+        if batch.is_empty() {
+            return events;
+        }
+        events.extend(batch.iter().cloned());
+        after = page.body["next_after"].as_u64().expect("next_after");
+    }
+}
+
+/// Asserts an `application/problem+json` body with `type`, `title`, `status` and `detail`.
+pub fn assert_problem(reply: &Reply, status: u16) {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    let content_type = reply
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type `{content_type}` for a {status}: {}",
+        reply.text
+    );
+    for field in ["type", "title", "status", "detail"] {
+        assert!(
+            !reply.body[field].is_null(),
+            "problem lacks {field}: {}",
+            reply.text
+        );
+    }
+    assert_eq!(reply.body["status"], status, "{}", reply.text);
+}
