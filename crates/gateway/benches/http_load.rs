@@ -17,7 +17,7 @@
 //! - durable commands (`record_progress` and `change_action_status`, half each, on random
 //!   actions of the large plan; each client draws from its own share of the actions so that
 //!   status changes are always valid) at 64 and at 256 clients;
-//! - the same commands through `service::execute` without HTTP, at 64 tasks (the command
+//! - the same commands through `service::execute_remembering` (as the HTTP handler calls it) without HTTP, at 64 tasks (the command
 //!   path's cost without the web layer);
 //! - `GET /api/v1/plans/{id}` on the large plan and on the small plan, at 64 clients.
 //!
@@ -161,7 +161,7 @@ fn main() {
         ));
         let cpu = cpu.since();
         print_run(
-            &format!("service::execute without HTTP, {clients} tasks"),
+            &format!("command service without HTTP, {clients} tasks"),
             &run,
             &cpu,
             &load_before,
@@ -489,7 +489,7 @@ async fn http_commands(
             let acknowledged = acknowledged.clone();
             tokio::spawn(async move {
                 let client = new_client();
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (task as u64 + 1) * 0x1000_0001);
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((task as u64 + 1) * 0x1000_0001));
                 let mut run = TaskRun::default();
                 let mut n = 0u64;
                 while Instant::now() < window.1 {
@@ -550,7 +550,7 @@ async fn service_commands(
             };
             let acknowledged = acknowledged.clone();
             tokio::spawn(async move {
-                let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ (task as u64 + 1) * 0x1000_0001);
+                let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ ((task as u64 + 1) * 0x1000_0001));
                 let mut run = TaskRun::default();
                 let mut n = 0u64;
                 while Instant::now() < window.1 {
@@ -577,7 +577,9 @@ async fn service_commands(
                     };
                     let target = request.command.target().map(|t| t.id).unwrap_or_default();
                     let turn = state.streams().turn(target).await;
-                    let result = service::execute(state.log(), &request).await;
+                    let result =
+                        service::execute_remembering(state.log(), state.stream_states(), &request)
+                            .await;
                     drop(turn);
                     let result = match result {
                         Ok(outcome) => {

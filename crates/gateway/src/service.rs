@@ -1,6 +1,9 @@
 //! The command service: load, decide, append. The one path every command takes, whether it
 //! comes over HTTP, from the demo loader or from a spreadsheet import.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use stocktake_domain::aggregates::{decide, AggregateState, Facts};
@@ -77,30 +80,39 @@ pub fn request_digest(actor: &str, body: &Value) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(actor.as_bytes());
     hasher.update(&[0]);
-    hasher.update(canonical_json(body).as_bytes());
+    hash_canonical(&mut hasher, body);
     *hasher.finalize().as_bytes()
 }
 
-fn canonical_json(value: &Value) -> String {
+/// Feeds the hasher the body as compact JSON with every object's keys sorted, piece by piece.
+/// These bytes are what stored digests were made of: they must never change.
+fn hash_canonical(hasher: &mut blake3::Hasher, value: &Value) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            let fields: Vec<String> = keys
-                .into_iter()
-                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&map[k])))
-                .collect();
-            format!("{{{}}}", fields.join(","))
+            hasher.update(b"{");
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                serde_json::to_writer(&mut *hasher, key).expect("hashing cannot fail");
+                hasher.update(b":");
+                hash_canonical(hasher, &map[key]);
+            }
+            hasher.update(b"}");
         }
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(canonical_json)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        other => other.to_string(),
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                hash_canonical(hasher, item);
+            }
+            hasher.update(b"]");
+        }
+        other => serde_json::to_writer(&mut *hasher, other).expect("hashing cannot fail"),
     }
 }
 
@@ -111,10 +123,32 @@ pub fn command_id_for_key(actor: &str, key: &str) -> Uuid {
 }
 
 /// A stream's decided state: its fold, version and the effective time of its latest event.
+#[derive(Debug, Clone)]
 struct Loaded {
     state: AggregateState,
     version: u64,
     last_effective: Option<DateTime<Utc>>,
+}
+
+impl Loaded {
+    fn initial(stream_type: StreamType) -> Self {
+        Loaded {
+            state: AggregateState::initial(stream_type),
+            version: 0,
+            last_effective: None,
+        }
+    }
+
+    /// Folds the stream's stored events after `self.version`.
+    fn catch_up(mut self, log: &Log, stream: StreamRef) -> Result<Self, CommandError> {
+        for event in &log.read_stream(stream.id, self.version + 1)? {
+            let envelope = envelope(event)?;
+            self.state = self.state.evolve(&envelope.event);
+            self.last_effective = Some(envelope.effective_at);
+            self.version = envelope.stream_version;
+        }
+        Ok(self)
+    }
 }
 
 fn load(log: &Log, stream: StreamRef) -> Result<Option<Loaded>, CommandError> {
@@ -122,21 +156,109 @@ fn load(log: &Log, stream: StreamRef) -> Result<Option<Loaded>, CommandError> {
         Some(t) if t != stream.stream_type.as_str() => return Ok(None),
         _ => {}
     }
-    let stored = log.read_stream(stream.id, 1)?;
-    let mut state = AggregateState::initial(stream.stream_type);
-    let mut last_effective = None;
-    let mut version = 0;
-    for event in &stored {
-        let envelope = envelope(event)?;
-        state = state.evolve(&envelope.event);
-        last_effective = Some(envelope.effective_at);
-        version = envelope.stream_version;
+    Loaded::initial(stream.stream_type)
+        .catch_up(log, stream)
+        .map(Some)
+}
+
+/// The most streams [`StreamStates`] remembers before it starts again.
+const MAX_REMEMBERED_STREAMS: usize = 100_000;
+
+/// The decided states of the streams commands last touched, so that a command folds only the
+/// events its stream gained since, instead of reading and folding the whole stream from the log.
+///
+/// A remembered state is a shortcut, never a source of truth: it names the version it was
+/// folded to, is caught up to the log's durable version before it is used, and the append
+/// still names that exact version, so a stale state costs a conflict and a retry, never a
+/// lost update. A command takes its stream's state out while it decides (commands on one
+/// stream take turns anyway), and puts it back folded with the events it recorded.
+#[derive(Debug, Default)]
+pub struct StreamStates {
+    states: Mutex<HashMap<Uuid, Loaded>>,
+}
+
+impl StreamStates {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Loaded>> {
+        self.states.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    Ok(Some(Loaded {
-        state,
-        version,
-        last_effective,
-    }))
+
+    /// The stream's state at the log's durable version; `None` if the id names another kind
+    /// of stream.
+    fn take(&self, log: &Log, stream: StreamRef) -> Result<Option<Loaded>, CommandError> {
+        let remembered = self.lock().remove(&stream.id);
+        match remembered {
+            // A stream's type never changes once it has events, and a remembered state has
+            // some; a version past the log's means the state is not of this log.
+            Some(loaded)
+                if loaded.state.stream_type() == stream.stream_type
+                    && loaded.version <= log.stream_version(stream.id)? =>
+            {
+                loaded.catch_up(log, stream).map(Some)
+            }
+            _ => load(log, stream),
+        }
+    }
+
+    /// A copy of a context stream's state, for the facts a rule reads.
+    fn peek(&self, log: &Log, stream: StreamRef) -> Result<Option<Loaded>, CommandError> {
+        let version = log.stream_version(stream.id)?;
+        let remembered = self.lock().get(&stream.id).cloned();
+        match remembered {
+            Some(loaded)
+                if loaded.state.stream_type() == stream.stream_type
+                    && loaded.version == version =>
+            {
+                Ok(Some(loaded))
+            }
+            _ => load(log, stream),
+        }
+    }
+
+    fn put(&self, id: Uuid, loaded: Loaded) {
+        if loaded.version == 0 {
+            return;
+        }
+        let mut states = self.lock();
+        if states.len() >= MAX_REMEMBERED_STREAMS {
+            states.clear();
+        }
+        match states.get(&id) {
+            Some(newer) if newer.version > loaded.version => {}
+            _ => {
+                states.insert(id, loaded);
+            }
+        }
+    }
+}
+
+/// Where a command's stream states come from: the log alone, or the log through
+/// [`StreamStates`].
+#[derive(Clone, Copy)]
+enum States<'a> {
+    Log,
+    Remembered(&'a StreamStates),
+}
+
+impl States<'_> {
+    fn take(self, log: &Log, stream: StreamRef) -> Result<Option<Loaded>, CommandError> {
+        match self {
+            States::Log => load(log, stream),
+            States::Remembered(states) => states.take(log, stream),
+        }
+    }
+
+    fn peek(self, log: &Log, stream: StreamRef) -> Result<Option<Loaded>, CommandError> {
+        match self {
+            States::Log => load(log, stream),
+            States::Remembered(states) => states.peek(log, stream),
+        }
+    }
+
+    fn put(self, id: Uuid, loaded: Loaded) {
+        if let States::Remembered(states) = self {
+            states.put(id, loaded);
+        }
+    }
 }
 
 /// An id that belongs to another kind of stream names nothing of the kind the command wants.
@@ -157,10 +279,10 @@ fn wrong_kind(command: &Command, target: StreamRef) -> DomainError {
 fn new_events(
     request: &CommandRequest,
     effective_at: DateTime<Utc>,
-    events: Vec<Event>,
+    events: &[Event],
 ) -> Vec<NewEvent> {
     events
-        .into_iter()
+        .iter()
         .map(|event| NewEvent {
             event_id: Uuid::now_v7(),
             event_type: event.type_name().to_owned(),
@@ -178,6 +300,23 @@ fn new_events(
 /// Decides and records one command. The command's ids must be filled in already
 /// ([`Command::fill_missing_ids`]), so that a retry decides the same thing.
 pub async fn execute(log: &Log, request: &CommandRequest) -> Result<CommandOutcome, CommandError> {
+    execute_with(log, States::Log, request).await
+}
+
+/// [`execute`], starting from the states `states` remembers and leaving them up to date.
+pub async fn execute_remembering(
+    log: &Log,
+    states: &StreamStates,
+    request: &CommandRequest,
+) -> Result<CommandOutcome, CommandError> {
+    execute_with(log, States::Remembered(states), request).await
+}
+
+async fn execute_with(
+    log: &Log,
+    states: States<'_>,
+    request: &CommandRequest,
+) -> Result<CommandOutcome, CommandError> {
     let target = request
         .command
         .target()
@@ -189,18 +328,27 @@ pub async fn execute(log: &Log, request: &CommandRequest) -> Result<CommandOutco
         });
     }
     for _ in 0..MAX_RETRIES {
-        let append = decide_append(log, request, target)?;
+        let Decided { append, recorded } = decide_append(log, states, request, target)?;
         match log.append(append).await {
             Ok(outcome) => {
+                if let Some(loaded) = after_append(recorded, &outcome) {
+                    states.put(target.id, loaded);
+                }
                 return Ok(CommandOutcome {
                     stream: target,
                     outcome,
-                })
+                });
             }
             // Somebody else wrote to the stream between our read and our append. The client
             // did not pin a version, so decide again on the fresh state.
-            Err(AppendError::Conflict { .. }) if request.expected_version.is_none() => continue,
-            Err(e) => return Err(append_error(e, target)),
+            Err(AppendError::Conflict { .. }) if request.expected_version.is_none() => {
+                states.put(target.id, recorded.loaded);
+                continue;
+            }
+            Err(e) => {
+                states.put(target.id, recorded.loaded);
+                return Err(append_error(e, target));
+            }
         }
     }
     Err(CommandError::Conflict {
@@ -208,6 +356,28 @@ pub async fn execute(log: &Log, request: &CommandRequest) -> Result<CommandOutco
         expected: request.expected_version.unwrap_or_default(),
         current: log.stream_version(target.id)?,
     })
+}
+
+/// The stream's state after a successful append: folded with the recorded events as read back
+/// from the very payloads that were stored, as a later load would read them. `None` when the
+/// log replayed an earlier command instead (nothing of ours was recorded): the next command
+/// loads the stream afresh.
+fn after_append(decided: Recorded, outcome: &AppendOutcome) -> Option<Loaded> {
+    let Recorded {
+        mut loaded,
+        events,
+        effective_at,
+    } = decided;
+    let events = events?;
+    if outcome.duplicate || outcome.stream_version != loaded.version + events.len() as u64 {
+        return None;
+    }
+    for event in &events {
+        loaded.state = loaded.state.evolve(event);
+    }
+    loaded.version = outcome.stream_version;
+    loaded.last_effective = Some(effective_at);
+    Some(loaded)
 }
 
 /// [`execute`] for code without an async runtime (the demo and spreadsheet loaders).
@@ -225,7 +395,7 @@ pub fn execute_blocking(
             outcome,
         });
     }
-    let append = decide_append(log, request, target)?;
+    let append = decide_append(log, States::Log, request, target)?.append;
     log.append_blocking(append)
         .map(|outcome| CommandOutcome {
             stream: target,
@@ -240,13 +410,70 @@ fn replayed(log: &Log, request: &CommandRequest) -> Result<Option<AppendOutcome>
         .map_err(|e| append_error(e, request.command.target().expect("checked by the caller")))
 }
 
+/// What a command decided: the append, and what its stream becomes once it is recorded.
+struct Decided {
+    append: AppendRequest,
+    recorded: Recorded,
+}
+
+struct Recorded {
+    /// The state the command was decided on.
+    loaded: Loaded,
+    /// The new events as their stored payloads read back; `None` if one does not read.
+    events: Option<Vec<Event>>,
+    effective_at: DateTime<Utc>,
+}
+
 fn decide_append(
     log: &Log,
+    states: States<'_>,
     request: &CommandRequest,
     target: StreamRef,
-) -> Result<AppendRequest, CommandError> {
+) -> Result<Decided, CommandError> {
     let command = &request.command;
-    let loaded = load(log, target)?.ok_or_else(|| wrong_kind(command, target))?;
+    let loaded = states
+        .take(log, target)?
+        .ok_or_else(|| wrong_kind(command, target))?;
+    match decide_on(log, states, request, target, &loaded) {
+        Ok((events, effective_at)) => {
+            let stored = events
+                .iter()
+                .map(|e| Event::decode(&e.event_type, e.data.get()).ok())
+                .collect();
+            Ok(Decided {
+                append: AppendRequest {
+                    stream: stocktake_log::StreamRef {
+                        stream_type: target.stream_type.as_str().to_owned(),
+                        stream_id: target.id,
+                    },
+                    expected_version: ExpectedVersion::Exactly(loaded.version),
+                    events,
+                    command_id: request.command_id,
+                    request_digest: request.request_digest,
+                },
+                recorded: Recorded {
+                    loaded,
+                    events: stored,
+                    effective_at,
+                },
+            })
+        }
+        Err(e) => {
+            // A refusal changes nothing: the state is as good as it was.
+            states.put(target.id, loaded);
+            Err(e)
+        }
+    }
+}
+
+fn decide_on(
+    log: &Log,
+    states: States<'_>,
+    request: &CommandRequest,
+    target: StreamRef,
+    loaded: &Loaded,
+) -> Result<(Vec<NewEvent>, DateTime<Utc>), CommandError> {
+    let command = &request.command;
     if let Some(expected) = request.expected_version {
         if expected != loaded.version {
             return Err(CommandError::Conflict {
@@ -263,21 +490,12 @@ fn decide_append(
     )?;
     let mut facts = Facts::default();
     for context in command.context() {
-        if let Some(context) = load(log, context)? {
+        if let Some(context) = states.peek(log, context)? {
             facts.insert(context.state);
         }
     }
     let events = decide(command, &loaded.state, &facts)?;
-    Ok(AppendRequest {
-        stream: stocktake_log::StreamRef {
-            stream_type: target.stream_type.as_str().to_owned(),
-            stream_id: target.id,
-        },
-        expected_version: ExpectedVersion::Exactly(loaded.version),
-        events: new_events(request, effective_at, events),
-        command_id: request.command_id,
-        request_digest: request.request_digest,
-    })
+    Ok((new_events(request, effective_at, &events), effective_at))
 }
 
 fn append_error(error: AppendError, target: StreamRef) -> CommandError {
@@ -299,6 +517,45 @@ fn append_error(error: AppendError, target: StreamRef) -> CommandError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The canonical text digests were first made of, kept to pin the streamed form to it.
+    fn canonical_json(value: &Value) -> String {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                let fields: Vec<String> = keys
+                    .into_iter()
+                    .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&map[k])))
+                    .collect();
+                format!("{{{}}}", fields.join(","))
+            }
+            Value::Array(items) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(canonical_json)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_digest_is_the_one_stored_digests_were_made_with() {
+        let body = json!({
+            "type": "record_progress", "note": "Nine of \"twelve\"\n in post \u{e9}\u{1f600}",
+            "rag": null, "n": [1, 2.5, -3e300, {"z": true, "a": false}], "k\u{0}ey": {}, "e": []
+        });
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"director\0");
+        hasher.update(canonical_json(&body).as_bytes());
+        assert_eq!(
+            request_digest("director", &body),
+            *hasher.finalize().as_bytes()
+        );
+    }
 
     #[test]
     fn the_digest_ignores_key_order_and_white_space() {
@@ -327,5 +584,82 @@ mod tests {
     fn an_idempotency_key_is_scoped_to_its_actor() {
         assert_eq!(command_id_for_key("a", "k"), command_id_for_key("a", "k"));
         assert_ne!(command_id_for_key("a", "k"), command_id_for_key("b", "k"));
+    }
+
+    fn request(body: Value) -> CommandRequest {
+        let mut fields = body.as_object().expect("an object").clone();
+        let name = fields.remove("type").expect("a type");
+        let command =
+            Command::deserialize_named(name.as_str().expect("a name"), Value::Object(fields))
+                .expect("valid")
+                .expect("a command");
+        CommandRequest {
+            request_digest: request_digest("director", &body),
+            command_id: Uuid::now_v7(),
+            command,
+            actor: "director".to_owned(),
+            recorded_at: Utc::now(),
+            effective_at: None,
+            expected_version: None,
+            correlation_id: Uuid::now_v7(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remembered_state_catches_up_with_commands_recorded_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), stocktake_log::LogOptions::default()).unwrap();
+        let states = StreamStates::default();
+        let (plan, area, action) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        for body in [
+            json!({"type": "create_plan", "plan_id": plan, "title": "Plan", "organisation": "Council"}),
+            json!({"type": "add_priority_area", "plan_id": plan, "area_id": area, "number": 1,
+                "title": "Area", "lead": "Head of Service"}),
+            json!({"type": "add_action", "plan_id": plan, "area_id": area, "action_id": action,
+                "title": "Action", "owner": "Service manager", "due_on": "2030-01-01"}),
+            json!({"type": "change_action_status", "action_id": action, "status": "in_progress",
+                "rag": "amber"}),
+        ] {
+            execute_remembering(&log, &states, &request(body))
+                .await
+                .unwrap();
+        }
+        // Given the director blocked the action by a path that does not remember states (the
+        // demo and spreadsheet loaders), the remembered state is one version behind.
+        let block = json!({"type": "change_action_status", "action_id": action,
+            "status": "blocked", "rag": "red"});
+        execute(&log, &request(block.clone())).await.unwrap();
+
+        // When the same change comes over HTTP, it is decided on the log's state: refused.
+        let again = execute_remembering(&log, &states, &request(block)).await;
+        assert!(
+            matches!(again, Err(CommandError::Domain(_))),
+            "decided on a stale state: {again:?}"
+        );
+        // And unblocking it is decided at the current version, and remembered at the next.
+        let unblock = json!({"type": "change_action_status", "action_id": action,
+            "status": "in_progress", "rag": "green"});
+        let recorded = execute_remembering(&log, &states, &request(unblock))
+            .await
+            .unwrap();
+        assert_eq!(recorded.outcome.stream_version, 4);
+        let remembered = states.lock().get(&action).map(|l| l.version);
+        assert_eq!(remembered, Some(4));
+        // A pinned version is checked against the caught-up state, not the remembered one.
+        let mut pinned = request(json!({"type": "record_progress", "action_id": action,
+            "note": "Pinned to an old version"}));
+        pinned.expected_version = Some(3);
+        let conflict = execute_remembering(&log, &states, &pinned).await;
+        assert!(
+            matches!(
+                conflict,
+                Err(CommandError::Conflict {
+                    expected: 3,
+                    current: 4,
+                    ..
+                })
+            ),
+            "{conflict:?}"
+        );
     }
 }

@@ -8,6 +8,7 @@ use stocktake_projections::Projector;
 
 use crate::locks::StreamLocks;
 use crate::metrics::Metrics;
+use crate::service::StreamStates;
 use crate::tokens::TokenStore;
 
 /// The gateway's state. Cheap to clone.
@@ -23,6 +24,7 @@ struct Inner {
     tokens: TokenStore,
     metrics: Metrics,
     streams: StreamLocks,
+    states: StreamStates,
     clock: fn() -> DateTime<Utc>,
 }
 
@@ -35,6 +37,7 @@ impl AppState {
                 tokens,
                 metrics: Metrics::default(),
                 streams: StreamLocks::default(),
+                states: StreamStates::default(),
                 clock: Utc::now,
             }),
         }
@@ -59,6 +62,11 @@ impl AppState {
     /// Commands on one stream take turns.
     pub fn streams(&self) -> &StreamLocks {
         &self.inner.streams
+    }
+
+    /// The decided states of the streams commands last touched.
+    pub fn stream_states(&self) -> &StreamStates {
+        &self.inner.states
     }
 
     pub fn now(&self) -> DateTime<Utc> {

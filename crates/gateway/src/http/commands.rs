@@ -58,7 +58,8 @@ pub async fn post_command(
     })?;
     let original: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_field("body", format!("is not valid JSON: {e}")))?;
-    let Value::Object(mut fields) = original.clone() else {
+    let digest = request_digest(caller.name(), &original);
+    let Value::Object(mut fields) = original else {
         return Err(ApiError::bad_field(
             "body",
             "must be a JSON object with a `type`",
@@ -73,7 +74,7 @@ pub async fn post_command(
 
     let actor = caller.name().to_owned();
     let mut request = CommandRequest {
-        request_digest: request_digest(&actor, &original),
+        request_digest: digest,
         command_id: idempotency_key
             .map_or_else(Uuid::now_v7, |key| command_id_for_key(&actor, key)),
         command,
@@ -87,7 +88,7 @@ pub async fn post_command(
     let turn = state.streams().turn(target).await;
     // Stamped once the stream is ours, so one stream's recorded times follow its order.
     request.recorded_at = state.now();
-    let result = service::execute(state.log(), &request).await;
+    let result = service::execute_remembering(state.log(), state.stream_states(), &request).await;
     drop(turn);
     let recorded = match result {
         Ok(recorded) => recorded,
