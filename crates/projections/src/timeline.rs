@@ -94,6 +94,10 @@ pub struct Timeline {
     recorded_in_order: bool,
     /// For an action: its line after each entry (`None` until it is added).
     lines: Vec<Option<ActionLine>>,
+    /// Each entry's effective and recorded time, packed, so the binary searches behind every
+    /// question touch a few cache lines rather than one entry each.
+    effective: Vec<DateTime<Utc>>,
+    recorded: Vec<DateTime<Utc>>,
 }
 
 impl Timeline {
@@ -106,6 +110,8 @@ impl Timeline {
             max_recorded: None,
             recorded_in_order: true,
             lines: Vec::new(),
+            effective: Vec::new(),
+            recorded: Vec::new(),
         }
     }
 
@@ -136,6 +142,8 @@ impl Timeline {
                 self.max_recorded
                     .map_or(entry.recorded_at, |m| m.max(entry.recorded_at)),
             );
+            self.effective.push(entry.effective_at);
+            self.recorded.push(entry.recorded_at);
             self.entries.push(entry);
             if self.stream.stream_type == StreamType::Action {
                 let line = match &self.current.state {
@@ -170,6 +178,8 @@ impl Timeline {
         self.max_recorded = None;
         self.recorded_in_order = true;
         self.lines.clear();
+        self.effective.clear();
+        self.recorded.clear();
         let entries = std::mem::take(&mut self.entries);
         for entry in entries {
             self.push(entry);
@@ -183,11 +193,11 @@ impl Timeline {
             return None;
         }
         let mut upto = match at.as_of {
-            Some(as_of) => self.entries.partition_point(|e| e.effective_at <= as_of),
+            Some(as_of) => self.effective.partition_point(|&t| t <= as_of),
             None => self.entries.len(),
         };
         if let Some(known_at) = at.known_at {
-            upto = upto.min(self.entries.partition_point(|e| e.recorded_at <= known_at));
+            upto = upto.min(self.recorded.partition_point(|&t| t <= known_at));
         }
         Some(upto)
     }
@@ -209,7 +219,7 @@ impl Timeline {
             Some(prefix) => prefix,
             // Not a prefix: up to the as-of time, leaving out what was not known yet.
             None => match at.as_of {
-                Some(as_of) => self.entries.partition_point(|e| e.effective_at <= as_of),
+                Some(as_of) => self.effective.partition_point(|&t| t <= as_of),
                 None => self.entries.len(),
             },
         };
