@@ -1,5 +1,9 @@
 //! One stream's events in effective order, with periodic snapshots, so that its state at any
 //! (as of, known at) moment is a binary search and a short fold rather than a replay.
+//!
+//! An action's timeline also keeps its line of the plan after every event ([`ActionLine`]):
+//! the plan overview asks about every action at once, and an action's state (with all its
+//! evidence) is too big to clone a thousand times per question.
 
 use std::borrow::Cow;
 
