@@ -6,9 +6,10 @@
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use stocktake_domain::Command;
 
 use crate::http::auth::Caller;
+
+mod commands;
 
 /// Every route of [`crate::app`], as (method, OpenAPI path).
 pub const ROUTES: &[(&str, &str)] = &[
@@ -38,9 +39,20 @@ pub async fn serve(_: Caller) -> Response {
 
 fn moment_params() -> Value {
     json!([
-        {"name": "as_of", "in": "query", "required": false, "description": "What was true then: an effective time (YYYY-MM-DD means the end of that day, or RFC 3339).", "schema": {"type": "string"}},
-        {"name": "known_at", "in": "query", "required": false, "description": "What Stocktake knew then: a recorded time (YYYY-MM-DD or RFC 3339).", "schema": {"type": "string"}}
+        {"name": "as_of", "in": "query", "required": false, "description": "What was true then: an effective time (YYYY-MM-DD means the end of that day, or RFC 3339).", "schema": time_schema()},
+        {"name": "known_at", "in": "query", "required": false, "description": "What Stocktake knew then: a recorded time (YYYY-MM-DD or RFC 3339).", "schema": time_schema()}
     ])
+}
+
+/// `{"<list>": [{"<id>": uuid, ...}, ...]}`: a list whose ids links follow.
+fn list_of(list: &str, id: &str) -> Value {
+    let item = json!({"type": "object", "required": [id], "properties": {id: {"type": "string", "format": "uuid"}}});
+    json!({"type": "object", "required": [list], "properties": {list: {"type": "array", "items": item}}})
+}
+
+/// A date (`YYYY-MM-DD`) or an RFC 3339 time.
+fn time_schema() -> Value {
+    json!({"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]})
 }
 
 fn path_param(name: &str) -> Value {
@@ -80,6 +92,93 @@ fn with(mut params: Value, more: Value) -> Value {
 
 pub fn document() -> Value {
     let object = json!({"type": "object"});
+    let mut doc = base_document(object);
+    let schemas = doc["components"]["schemas"]
+        .as_object_mut()
+        .expect("components.schemas is an object");
+    schemas.extend(commands::schemas());
+    for (method, path, operation_id) in OPERATION_IDS {
+        doc["paths"][*path][*method]["operationId"] = (*operation_id).into();
+    }
+    for (from, pointer, parameter, targets) in LINKS {
+        let (method, path, _) = OPERATION_IDS
+            .iter()
+            .find(|(_, _, id)| id == from)
+            .expect("links start from a named operation");
+        let links: serde_json::Map<String, Value> = targets
+            .iter()
+            .map(|target| {
+                let link = json!({"operationId": target, "parameters": {*parameter: format!("$response.body#{pointer}")}});
+                ((*target).to_owned(), link)
+            })
+            .collect();
+        doc["paths"][*path][*method]["responses"]["200"]["links"] = Value::Object(links);
+    }
+    doc
+}
+
+/// A name for every operation, so links can point at them.
+const OPERATION_IDS: &[(&str, &str, &str)] = &[
+    ("get", "/api/v1/openapi.json", "getOpenApi"),
+    ("post", "/api/v1/commands", "giveCommand"),
+    ("get", "/api/v1/plans", "listPlans"),
+    ("get", "/api/v1/plans/{plan_id}", "getPlan"),
+    ("get", "/api/v1/plans/{plan_id}/changes", "getPlanChanges"),
+    ("get", "/api/v1/plans/{plan_id}/drift", "getPlanDrift"),
+    ("get", "/api/v1/plans/{plan_id}/activity", "getPlanActivity"),
+    ("get", "/api/v1/plans/{plan_id}/measures", "getPlanMeasures"),
+    ("get", "/api/v1/plans/{plan_id}/visits", "getPlanVisits"),
+    ("get", "/api/v1/actions/{action_id}", "getAction"),
+    (
+        "get",
+        "/api/v1/actions/{action_id}/history",
+        "getActionHistory",
+    ),
+    ("get", "/api/v1/measures/{measure_id}", "getMeasure"),
+    ("get", "/api/v1/visits/{visit_id}", "getVisit"),
+    ("get", "/api/v1/events", "listEvents"),
+    ("get", "/api/v1/events/stream", "streamEvents"),
+    ("get", "/api/v1/verify", "verify"),
+    ("get", "/healthz", "health"),
+    ("get", "/metrics", "metrics"),
+];
+
+/// Where a response names ids that other operations take: (from, JSON pointer, parameter, to).
+const LINKS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "listPlans",
+        "/plans/0/plan_id",
+        "plan_id",
+        &[
+            "getPlan",
+            "getPlanChanges",
+            "getPlanDrift",
+            "getPlanActivity",
+            "getPlanMeasures",
+            "getPlanVisits",
+        ],
+    ),
+    (
+        "getPlan",
+        "/areas/0/actions/0/action_id",
+        "action_id",
+        &["getAction", "getActionHistory"],
+    ),
+    (
+        "getPlanMeasures",
+        "/measures/0/measure_id",
+        "measure_id",
+        &["getMeasure"],
+    ),
+    (
+        "getPlanVisits",
+        "/visits/0/visit_id",
+        "visit_id",
+        &["getVisit"],
+    ),
+];
+
+fn base_document(object: Value) -> Value {
     let auth_errors = ["400", "401", "404"];
     json!({
         "openapi": "3.0.3",
@@ -102,17 +201,7 @@ pub fn document() -> Value {
                             "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}
                     }
                 },
-                "Command": {
-                    "type": "object",
-                    "required": ["type"],
-                    "description": "A command of docs/EVENTS.md, plus optional effective_at and expected_version.",
-                    "properties": {
-                        "type": {"type": "string", "enum": Command::TYPES},
-                        "effective_at": {"type": "string"},
-                        "expected_version": {"type": "integer", "minimum": 0}
-                    }
-                },
-                "CommandResult": {
+                                "CommandResult": {
                     "type": "object",
                     "required": ["stream_id", "version", "events", "head_hash"],
                     "properties": {
@@ -182,18 +271,18 @@ pub fn document() -> Value {
                 "responses": {
                     "200": {"description": "Recorded and durable", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CommandResult"}}}},
                     "400": problems(&["400"])["400"], "401": problems(&["401"])["401"], "403": problems(&["403"])["403"],
-                    "404": problems(&["404"])["404"], "409": problems(&["409"])["409"], "413": problems(&["413"])["413"],
+                    "404": problems(&["404"])["404"], "409": problems(&["409"])["409"], "413": problems(&["413"])["413"], "415": problems(&["415"])["415"],
                     "422": problems(&["422"])["422"], "503": problems(&["503"])["503"]
                 },
                 "security": [{"bearer": []}]
             }},
-            "/api/v1/plans": read("Every plan with its counts", moment_params(), json!({"type": "object", "required": ["plans"]}), &["400", "401"]),
+            "/api/v1/plans": read("Every plan with its counts", moment_params(), list_of("plans", "plan_id"), &["400", "401"]),
             "/api/v1/plans/{plan_id}": read("The plan overview", with(json!([path_param("plan_id")]), moment_params()), json!({"$ref": "#/components/schemas/PlanOverview"}), &auth_errors),
             "/api/v1/plans/{plan_id}/changes": read("What changed between two times",
                 with(json!([path_param("plan_id"),
-                    {"name": "since", "in": "query", "required": true, "schema": {"type": "string"}},
-                    {"name": "until", "in": "query", "required": false, "schema": {"type": "string"}}]),
-                    json!([{"name": "known_at", "in": "query", "required": false, "schema": {"type": "string"}}])),
+                    {"name": "since", "in": "query", "required": true, "schema": time_schema(), "description": "The start of the window (a date means the start of that day); not after `until`."},
+                    {"name": "until", "in": "query", "required": false, "schema": time_schema(), "description": "The end of the window (a date means the end of that day); now when left out."}]),
+                    json!([{"name": "known_at", "in": "query", "required": false, "schema": time_schema()}])),
                 json!({"type": "object", "required": ["changes"]}), &auth_errors),
             "/api/v1/plans/{plan_id}/drift": read("Drift and delay",
                 with(json!([path_param("plan_id"), {"name": "stale_days", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 3650}}]), moment_params()),
@@ -201,8 +290,8 @@ pub fn document() -> Value {
             "/api/v1/plans/{plan_id}/activity": read("The latest changes",
                 with(json!([path_param("plan_id"), {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}]), moment_params()),
                 json!({"type": "object", "required": ["entries"]}), &auth_errors),
-            "/api/v1/plans/{plan_id}/measures": read("The plan's measures", with(json!([path_param("plan_id")]), moment_params()), json!({"type": "object", "required": ["measures"]}), &auth_errors),
-            "/api/v1/plans/{plan_id}/visits": read("The plan's monitoring visits", with(json!([path_param("plan_id")]), moment_params()), json!({"type": "object", "required": ["visits"]}), &auth_errors),
+            "/api/v1/plans/{plan_id}/measures": read("The plan's measures", with(json!([path_param("plan_id")]), moment_params()), list_of("measures", "measure_id"), &auth_errors),
+            "/api/v1/plans/{plan_id}/visits": read("The plan's monitoring visits", with(json!([path_param("plan_id")]), moment_params()), list_of("visits", "visit_id"), &auth_errors),
             "/api/v1/actions/{action_id}": read("One action", with(json!([path_param("action_id")]), moment_params()), json!({"$ref": "#/components/schemas/ActionSummary"}), &auth_errors),
             "/api/v1/actions/{action_id}/history": read("An action's audit trail", with(json!([path_param("action_id")]), moment_params()), json!({"$ref": "#/components/schemas/History"}), &auth_errors),
             "/api/v1/measures/{measure_id}": read("A measure and its readings", with(json!([path_param("measure_id")]), moment_params()), json!({"type": "object", "required": ["readings"]}), &auth_errors),
@@ -246,5 +335,22 @@ mod tests {
             ROUTES.len(),
             "the document names routes that do not exist"
         );
+    }
+
+    #[test]
+    fn every_operation_has_an_id_and_links_name_real_operations() {
+        let doc = document();
+        let ids: Vec<&str> = OPERATION_IDS.iter().map(|(_, _, id)| *id).collect();
+        for (method, path) in ROUTES {
+            let id = doc["paths"][*path][*method]["operationId"].as_str();
+            assert!(id.is_some(), "{method} {path} has no operationId");
+        }
+        assert_eq!(OPERATION_IDS.len(), ROUTES.len());
+        for (from, _, _, targets) in LINKS {
+            assert!(ids.contains(from), "{from}");
+            for target in *targets {
+                assert!(ids.contains(target), "{target}");
+            }
+        }
     }
 }
