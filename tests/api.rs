@@ -266,12 +266,8 @@ async fn every_error_has_its_status_and_problem_body_and_appends_nothing() {
     assert_problem(&stale, 409);
     assert_eq!(stale.body["current_version"], 2);
 
-    let too_large = client
-        .command(
-            &json!({"type": "record_progress", "action_id": action, "note": "x".repeat(70_000)}),
-        )
-        .await;
-    assert_problem(&too_large, 413);
+    // 413 is attacked in tests/hostile.rs with a client that reads an early answer while it
+    // is still sending: a plain client may see the connection close before the 413 arrives.
 
     let forbidden_transition = client
         .command(&json!({"type": "reopen_action", "action_id": action, "reason": "x"}))
