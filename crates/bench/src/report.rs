@@ -70,7 +70,11 @@ const GOALS: &[Goal] = &[
     },
     Goal {
         what: "HTTP ≥ 25,000 durable commands/s at 64 clients, p99 < 5 ms",
-        decides: |m| m.source.contains("http_load") && m.figure.target.is_some(),
+        decides: |m| {
+            m.source.contains("http_load")
+                && m.figure.target.is_some()
+                && m.figure.name.contains("durable_commands_64_")
+        },
         source: "http_load",
     },
     Goal {
