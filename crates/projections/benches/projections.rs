@@ -648,7 +648,7 @@ fn model(size: u64, dir: &Path) {
         size,
     )
     .print();
-    black_box(model);
+    query_figures(&model, size, queries_per_kind(size));
 }
 
 fn resident_bytes() -> u64 {

@@ -36,6 +36,17 @@ impl Upcaster for DomainUpcaster {
 
 /// Reads a stored (and already upcast) event as a typed envelope.
 pub fn envelope(stored: &StoredEvent) -> Result<Envelope, DecodeFailure> {
+    typed(stored, stored.actor.clone())
+}
+
+/// [`envelope`] for a stored event that is not needed afterwards (a rebuild): its actor is
+/// moved, not copied.
+pub fn into_envelope(mut stored: StoredEvent) -> Result<Envelope, DecodeFailure> {
+    let actor = std::mem::take(&mut stored.actor);
+    typed(&stored, actor)
+}
+
+fn typed(stored: &StoredEvent, actor: String) -> Result<Envelope, DecodeFailure> {
     let failure = |reason: String| DecodeFailure {
         seq: stored.seq,
         reason,
@@ -54,7 +65,7 @@ pub fn envelope(stored: &StoredEvent) -> Result<Envelope, DecodeFailure> {
         stream_version: stored.stream_version,
         recorded_at: stored.recorded_at,
         effective_at: stored.effective_at,
-        actor: stored.actor.clone(),
+        actor,
         command_id: stored.command_id,
         correlation_id: stored.correlation_id,
         event,

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::checkpoint::{self, CheckpointError};
-use crate::decode::{envelope, DecodeFailure};
+use crate::decode::{envelope, into_envelope, DecodeFailure};
 use crate::model::ReadModel;
 
 /// Write a checkpoint after this many events have been folded since the last one.
@@ -52,9 +52,10 @@ fn catch_up(
     let total = log.head().last_seq;
     for stored in log.iter_all(model.last_seq()) {
         let stored = stored?;
-        model.apply(envelope(&stored)?);
-        if stored.seq % 4096 == 0 {
-            progress(stored.seq, total);
+        let seq = stored.seq;
+        model.apply(into_envelope(stored)?);
+        if seq % 4096 == 0 {
+            progress(seq, total);
         }
     }
     progress(model.last_seq(), total.max(model.last_seq()));
