@@ -490,13 +490,29 @@ fn load_index(
             problems.push(problem);
         }
     };
+    let mut expected = 1;
     for item in db.range(keys::event(1)..=keys::event(head)) {
-        let (key, value) = item.map_err(|source| LogError::Sled {
-            action: "loading the stream index",
-            dir: dir.to_path_buf(),
-            source,
-        })?;
+        let (key, value) = match item {
+            Ok(entry) => entry,
+            // sled's own checksums found damaged pages: open anyway (reads
+            // of what is indexed work, appends stop) so that `verify` can
+            // name the first event it cannot read.
+            Err(sled::Error::Corruption { at, .. }) => {
+                note(format!(
+                    "the store's bytes are damaged where event {expected} or later is kept (sled reports corruption at {at:?})"
+                ));
+                break;
+            }
+            Err(source) => {
+                return Err(LogError::Sled {
+                    action: "loading the stream index",
+                    dir: dir.to_path_buf(),
+                    source,
+                })
+            }
+        };
         let seq = keys::event_seq(&key).unwrap_or(0);
+        expected = seq + 1;
         let r = match record::Record::decode(&value) {
             Ok(r) if r.seq == seq => r,
             Ok(r) => {
