@@ -16,7 +16,8 @@
 # overflow checks are on, so an arithmetic overflow is a crash too.
 #
 # Seeds are regenerated on every run into fuzz/corpus/<target> (git-ignored; the corpus grows
-# across runs): the JSON examples of docs/EVENTS.md and an export of the demo journey.
+# across runs): the JSON examples of docs/EVENTS.md, an export of the demo journey, and the
+# inputs of bugs found before (fuzz/regressions/<target>/).
 # Exits non-zero if any target finds a crash; the input is kept in fuzz/artifacts/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +73,8 @@ for line in lines[:: max(1, len(lines) // 40)]:
 for n in (1, 2, 5, 20, 60):
     seed("import", "".join(l + "\n" for l in lines[:n]))
 seed("import", export.read_text())
+for kept in (root / "fuzz" / "regressions").glob("*/*"):
+    seed(kept.parent.name, kept.read_bytes())
 print(f"{len(commands)} commands, {len(events)} events, demo export of {len(lines)} lines")
 PY
 

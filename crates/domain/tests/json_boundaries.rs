@@ -381,3 +381,31 @@ fn every_valid_command_of_this_file_is_accepted_on_the_fixed_history() {
             .unwrap_or_else(|e| panic!("refused: {e}\n{body}"));
     }
 }
+
+/// A number read from a command was stored as its shortest decimal form, and serde_json's
+/// default (fast, not correctly rounded) parser read that form back as a neighbouring `f64`:
+/// the decider saw one target, every later read another. Fixed by serde_json's
+/// `float_roundtrip` feature in the workspace.
+#[test]
+fn regression_a_large_measure_target_reads_back_as_the_decider_saw_it() {
+    for target in [
+        json!(917_809_530_274_409_025_u64),
+        json!(9.178095302744091e17),
+        json!(0.1),
+        json!(1.0e-300),
+    ] {
+        let body = json!({"type": "change_measure_target", "measure_id": MEASURE, "target": target, "reason": "Ambition"});
+        let (command, effective_at) = parse(&body).expect("parses");
+        let mut store = store().clone();
+        let recorded = store
+            .execute(
+                command,
+                &meta("2019-06-01T12:00:00Z", effective_at),
+                &mut ids(),
+            )
+            .expect("accepted");
+        let event = &recorded[0].event;
+        let read = Event::decode(event.type_name(), &event.payload_json()).unwrap();
+        assert_eq!(&read, event, "{target}");
+    }
+}
