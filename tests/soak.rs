@@ -265,6 +265,16 @@ async fn check_log(client: &Client, tally: &Tally) -> HashMap<String, usize> {
     counts
 }
 
+/// The log a server opened is not empty (the soak's plan was recorded before the first kill).
+async fn assert_log_not_empty(client: &Client, cycle: u64, phase: &str) {
+    let health = client.with_token(None).get("/healthz").await;
+    assert!(
+        health.body["log"]["last_seq"].as_u64().unwrap_or(0) > 0,
+        "cycle {cycle}: {phase} found an empty log: /healthz {}",
+        health.text
+    );
+}
+
 /// What the read models answer about the plan and its actions, pinned to the last recorded
 /// moment so that two servers are asked the same question.
 async fn read_models(client: &Client, plan: &str) -> Value {
@@ -364,7 +374,24 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     eprintln!("soak: {cycles} cycles, STOCKTAKE_SOAK_SEED={seed}");
     let mut dice = Dice(seed);
     let temp = tempfile::tempdir().expect("a temporary directory");
-    let data_dir = temp.path().join("data");
+    // STOCKTAKE_SOAK_DIR keeps the data directory (and a copy of it as it was before each
+    // open) for a post-mortem; otherwise it is a temporary one.
+    let keep = std::env::var_os("STOCKTAKE_SOAK_DIR").map(std::path::PathBuf::from);
+    let root = keep.clone().unwrap_or_else(|| temp.path().to_owned());
+    let data_dir = root.join("data");
+    let before_open = |phase: &str| {
+        if keep.is_some() {
+            let copy = root.join(format!("before-{phase}"));
+            let _ = std::fs::remove_dir_all(&copy);
+            let status = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&data_dir)
+                .arg(&copy)
+                .status()
+                .expect("cp runs");
+            assert!(status.success(), "cp -a {}", data_dir.display());
+        }
+    };
     let mut server = Server::start_on(&data_dir, &[]);
     let (plan, area, actions) = setup(&server.client()).await;
     let mut tally = Tally::default();
@@ -409,8 +436,10 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         tally.in_flight_total += in_flight.len();
 
         // Restart on the same data directory: the log recovers, the read models catch up.
+        before_open("restart");
         let recovered = Server::start_on(&data_dir, &[]);
         let client = recovered.client();
+        assert_log_not_empty(&client, cycle, "the restart after the kill").await;
         let counts = check_log(&client, &tally).await;
 
         // Retry what was in flight: same key, same body. The original outcome or a first
@@ -451,9 +480,12 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         let recovered_models = read_models(&client, &plan).await;
         let mut recovered = recovered;
         recovered.kill();
+        before_open("rebuild");
         let rebuild = stocktake(&["rebuild", "--data-dir", data_dir.to_str().expect("UTF-8")]);
         assert!(rebuild.status.success(), "rebuild: {}", stderr(&rebuild));
+        before_open("start");
         server = Server::start_on(&data_dir, &[]);
+        assert_log_not_empty(&server.client(), cycle, "the start after the rebuild").await;
         let rebuilt_models = read_models(&server.client(), &plan).await;
         let mut differences = Vec::new();
         differ("", &recovered_models, &rebuilt_models, &mut differences);
