@@ -12,7 +12,7 @@
 //!   decode-only scan of the same log (`StoredEvent` to `Event::decode`, no projection), in
 //!   alternating rounds, as the median of each round's ratio, on this thread's CPU time (the
 //!   work) and on the wall clock (what a busy machine made of it);
-//! - a start from a checkpoint (`checkpoint::save`, then `Projector::start`, which loads it,
+//! - a start from a checkpoint (`Checkpoints::save`, then `Projector::start`, which loads it,
 //!   checks it against the log and folds what came after);
 //!
 //! then, in another fresh process that rebuilds the model as a server does when it starts:
@@ -451,7 +451,10 @@ fn checkpoint_figures(log: &Log, full: &ReadModel, size: u64, dir: &Path, rebuil
     let hash = log.event(upto).expect("read").expect("event").hash;
     let checkpoint_dir = dir.join("checkpoint");
     let t = Instant::now();
-    checkpoint::save(&checkpoint_dir, &model, &hash).expect("save the checkpoint");
+    let model = std::sync::RwLock::new(model);
+    checkpoint::Checkpoints::new(&checkpoint_dir)
+        .save(&model, upto, &hash)
+        .expect("save the checkpoint");
     let save = t.elapsed();
     drop(model);
     let bytes = std::fs::metadata(checkpoint::path(&checkpoint_dir)).map_or(0, |m| m.len());

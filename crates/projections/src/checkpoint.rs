@@ -1,10 +1,18 @@
-//! Checkpoints: the read model's events and the last sequence folded, saved so that a restart
-//! does not replay the whole log. A checkpoint is only a cache: when its projection version is
-//! not this build's, or it does not match the log, it is ignored and the model rebuilt.
+//! Checkpoints: the read model's events up to a sequence number, saved so that a restart does
+//! not replay the whole log. A checkpoint is only a cache: when its projection version is not
+//! this build's, or it does not match the log, it is ignored and the model rebuilt.
+//!
+//! The file is JSON Lines and only ever grows, like the log it caches: a `Version` line, then
+//! segments, each the entries folded since the previous segment followed by a `Mark` naming
+//! the last sequence number and the log's hash of it. Entries never change once folded, so a
+//! save writes only what is new, and the read model is held only while those entries are
+//! serialized, never across the disk's I/O. A segment cut short by a crash has no mark; a
+//! load stops at the last complete one and the next save writes over what follows it.
 
-use std::fs;
-use std::io::{BufReader, BufWriter, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use stocktake_domain::StreamRef;
@@ -13,9 +21,14 @@ use crate::model::ReadModel;
 use crate::timeline::Entry;
 
 /// Bump whenever a fold or the checkpoint's shape changes: old checkpoints are then rebuilt.
-pub const PROJECTION_VERSION: u32 = 1;
+pub const PROJECTION_VERSION: u32 = 2;
 
-const FILE_NAME: &str = "checkpoint.json";
+const FILE_NAME: &str = "checkpoint.jsonl";
+/// Version 1 kept the whole model in one JSON document under this name.
+const VERSION_1_FILE_NAME: &str = "checkpoint.json";
+
+/// How many sequence numbers' entries are serialized under one hold of the read model.
+const ENTRIES_PER_HOLD: u64 = 16_384;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -25,28 +38,30 @@ pub enum CheckpointError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the projection checkpoint {} is unreadable: {source}", path.display())]
+    #[error("could not write an entry to the projection checkpoint {}: {source}", path.display())]
     Format {
         path: PathBuf,
         source: serde_json::Error,
     },
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredEntry {
-    stream: StreamRef,
-    #[serde(flatten)]
-    entry: Entry,
+/// One line of the file, as written.
+#[derive(Serialize)]
+enum LineOut<'a> {
+    Version(u32),
+    Entry(StreamRef, &'a Entry),
+    Mark { last_seq: u64, last_hash: &'a str },
 }
 
-/// What a checkpoint file holds.
-#[derive(Serialize, Deserialize)]
-struct CheckpointFile {
-    projection_version: u32,
-    last_seq: u64,
-    /// The log's hash of event `last_seq`: proves the checkpoint was made from this log.
-    last_hash: String,
-    entries: Vec<StoredEntry>,
+/// One line of the file, as read back.
+// Each line is read into one value and consumed at once; boxing the entry would cost an
+// allocation per event on every start.
+#[allow(clippy::large_enum_variant)]
+#[derive(Deserialize)]
+enum LineIn {
+    Version(u32),
+    Entry(StreamRef, Entry),
+    Mark { last_seq: u64, last_hash: String },
 }
 
 /// A checkpoint read back: the model and the hash it must match in the log.
@@ -54,89 +69,253 @@ struct CheckpointFile {
 pub struct Loaded {
     pub model: ReadModel,
     pub last_hash: String,
+    /// Where the last complete segment ends in the file; the next save appends from here.
+    end: u64,
+}
+
+impl Loaded {
+    /// The checkpoint's position, for [`Checkpoints::resume`] once it is known to match the log.
+    pub fn position(&self) -> Saved {
+        Saved {
+            seq: self.model.last_seq(),
+            end: self.end,
+        }
+    }
+}
+
+/// How far the file on disk goes: its last mark's sequence number and where that mark ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    seq: u64,
+    end: u64,
 }
 
 pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
-/// Writes the model atomically: to a temporary file, synced, then renamed over the old one.
-pub fn save(dir: &Path, model: &ReadModel, last_hash: &str) -> Result<(), CheckpointError> {
-    let io = |action, path: &Path| {
-        let path = path.to_owned();
-        move |source| CheckpointError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    fs::create_dir_all(dir).map_err(io("create the directory of", dir))?;
-    let mut entries: Vec<StoredEntry> = model
-        .timelines()
-        .flat_map(|t| {
-            t.entries().iter().map(move |e| StoredEntry {
-                stream: t.stream(),
-                entry: e.clone(),
-            })
-        })
-        .collect();
-    entries.sort_by_key(|e| e.entry.seq);
-    let file = CheckpointFile {
-        projection_version: PROJECTION_VERSION,
-        last_seq: model.last_seq(),
-        last_hash: last_hash.to_owned(),
-        entries,
-    };
-    let final_path = path(dir);
-    let temp_path = dir.join(format!("{FILE_NAME}.tmp"));
-    let temp = fs::File::create(&temp_path).map_err(io("create", &temp_path))?;
-    let mut writer = BufWriter::new(temp);
-    serde_json::to_writer(&mut writer, &file).map_err(|source| CheckpointError::Format {
-        path: temp_path.clone(),
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError {
+    let path = path.to_owned();
+    move |source| CheckpointError::Io {
+        action,
+        path,
         source,
-    })?;
-    writer.flush().map_err(io("write", &temp_path))?;
-    writer
-        .get_ref()
-        .sync_all()
-        .map_err(io("sync", &temp_path))?;
-    fs::rename(&temp_path, &final_path).map_err(io("replace", &final_path))?;
+    }
+}
+
+/// Deletes the checkpoint (and one of an older version), so the next start rebuilds.
+pub fn remove(dir: &Path) -> Result<(), CheckpointError> {
+    for file in [path(dir), dir.join(VERSION_1_FILE_NAME)] {
+        match fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_error("remove", &file)(e))
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }
 
-/// Reads the checkpoint, if there is one of this build's projection version.
+/// Reads the checkpoint up to its last complete segment, if there is one of this build's
+/// projection version.
 pub fn load(dir: &Path) -> Result<Option<Loaded>, CheckpointError> {
+    // A version 1 checkpoint is never read again.
+    let _ = fs::remove_file(dir.join(VERSION_1_FILE_NAME));
     let file_path = path(dir);
-    let file = match fs::File::open(&file_path) {
+    let file = match File::open(&file_path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(CheckpointError::Io {
-                action: "open",
-                path: file_path,
-                source,
-            })
-        }
+        Err(e) => return Err(io_error("open", &file_path)(e)),
     };
-    let checkpoint: CheckpointFile =
-        serde_json::from_reader(BufReader::new(file)).map_err(|source| {
-            CheckpointError::Format {
-                path: file_path,
-                source,
-            }
-        })?;
-    if checkpoint.projection_version != PROJECTION_VERSION {
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line = String::new();
+    let mut next_line = |line: &mut String| -> Result<Option<LineIn>, CheckpointError> {
+        line.clear();
+        let n = reader
+            .read_line(line)
+            .map_err(io_error("read", &file_path))?;
+        // A line without its newline was cut short by a crash: the file ends before it.
+        if n == 0 || !line.ends_with('\n') {
+            return Ok(None);
+        }
+        Ok(serde_json::from_str(line).ok())
+    };
+    if !matches!(
+        next_line(&mut line)?,
+        Some(LineIn::Version(PROJECTION_VERSION))
+    ) {
         return Ok(None);
     }
+    let mut offset = line.len() as u64;
     let mut model = ReadModel::default();
-    for stored in checkpoint.entries {
-        model.apply_entry(stored.stream, stored.entry);
+    let mut segment: Vec<(StreamRef, Entry)> = Vec::new();
+    let mut complete: Option<(String, u64)> = None;
+    while let Some(parsed) = next_line(&mut line)? {
+        offset += line.len() as u64;
+        match parsed {
+            LineIn::Entry(stream, entry) => segment.push((stream, entry)),
+            LineIn::Mark {
+                last_seq,
+                last_hash,
+            } => {
+                let before = model.last_seq();
+                let in_order = segment.iter().try_fold(before, |previous, (_, e)| {
+                    (e.seq > previous).then_some(e.seq)
+                });
+                if in_order != Some(last_seq) {
+                    break;
+                }
+                for (stream, entry) in segment.drain(..) {
+                    model.apply_entry(stream, entry);
+                }
+                complete = Some((last_hash, offset));
+            }
+            LineIn::Version(_) => break,
+        }
     }
-    if model.last_seq() != checkpoint.last_seq {
-        return Ok(None);
-    }
-    Ok(Some(Loaded {
+    // Entries after the last mark belong to a segment that never finished; they are dropped.
+    Ok(complete.map(|(last_hash, end)| Loaded {
         model,
-        last_hash: checkpoint.last_hash,
+        last_hash,
+        end,
     }))
+}
+
+/// The checkpoint file of one read model, and how far it goes. Saves take turns.
+#[derive(Debug)]
+pub struct Checkpoints {
+    dir: PathBuf,
+    saved: Mutex<Option<Saved>>,
+}
+
+impl Checkpoints {
+    /// No usable checkpoint: the first save writes a new file.
+    pub fn new(dir: &Path) -> Self {
+        Checkpoints {
+            dir: dir.to_owned(),
+            saved: Mutex::new(None),
+        }
+    }
+
+    /// A checkpoint that was loaded and matches the log: saves append to it.
+    pub fn resume(dir: &Path, saved: Saved) -> Self {
+        Checkpoints {
+            dir: dir.to_owned(),
+            saved: Mutex::new(Some(saved)),
+        }
+    }
+
+    /// The last sequence number on disk; 0 for none.
+    pub fn saved_seq(&self) -> u64 {
+        self.lock().map_or(0, |s| s.seq)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Saved>> {
+        self.saved
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Saves the model's entries up to `upto`, whose hash in the log is `last_hash`. The model
+    /// is read a slice of sequence numbers at a time and never held across I/O.
+    pub fn save(
+        &self,
+        model: &RwLock<ReadModel>,
+        upto: u64,
+        last_hash: &str,
+    ) -> Result<(), CheckpointError> {
+        let mut saved = self.lock();
+        let from = saved.map_or(0, |s| s.seq);
+        if saved.is_some() && from >= upto {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.dir).map_err(io_error("create the directory of", &self.dir))?;
+        let final_path = path(&self.dir);
+        let temp_path = self.dir.join(format!("{FILE_NAME}.tmp"));
+        let (mut file, mut end) = match *saved {
+            Some(s) => {
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .open(&final_path)
+                    .map_err(io_error("open", &final_path))?;
+                // Whatever follows the last mark is an unfinished segment: write over it.
+                file.set_len(s.end)
+                    .and_then(|()| file.seek(SeekFrom::Start(s.end)).map(|_| ()))
+                    .map_err(io_error("truncate", &final_path))?;
+                (file, s.end)
+            }
+            None => (
+                File::create(&temp_path).map_err(io_error("create", &temp_path))?,
+                0,
+            ),
+        };
+        let target = if saved.is_some() {
+            final_path.as_path()
+        } else {
+            temp_path.as_path()
+        };
+        let mut buffer = Vec::with_capacity(1 << 20);
+        if saved.is_none() {
+            write_line(&mut buffer, &LineOut::Version(PROJECTION_VERSION), target)?;
+        }
+        let mut after = from;
+        while after < upto {
+            let until = upto.min(after + ENTRIES_PER_HOLD);
+            {
+                let model = model
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut entries: Vec<(StreamRef, &Entry)> = model
+                    .timelines()
+                    .flat_map(|t| {
+                        t.entries()
+                            .iter()
+                            .filter(|e| e.seq > after && e.seq <= until)
+                            .map(move |e| (t.stream(), e))
+                    })
+                    .collect();
+                entries.sort_unstable_by_key(|(_, e)| e.seq);
+                for (stream, entry) in entries {
+                    write_line(&mut buffer, &LineOut::Entry(stream, entry), target)?;
+                }
+            }
+            file.write_all(&buffer).map_err(io_error("write", target))?;
+            end += buffer.len() as u64;
+            buffer.clear();
+            after = until;
+        }
+        write_line(
+            &mut buffer,
+            &LineOut::Mark {
+                last_seq: upto,
+                last_hash,
+            },
+            target,
+        )?;
+        file.write_all(&buffer).map_err(io_error("write", target))?;
+        end += buffer.len() as u64;
+        file.sync_all().map_err(io_error("sync", target))?;
+        if saved.is_none() {
+            fs::rename(&temp_path, &final_path).map_err(io_error("replace", &final_path))?;
+            if let Ok(dir) = File::open(&self.dir) {
+                dir.sync_all()
+                    .map_err(io_error("sync the directory of", &final_path))?;
+            }
+        }
+        *saved = Some(Saved { seq: upto, end });
+        Ok(())
+    }
+}
+
+fn write_line(
+    buffer: &mut Vec<u8>,
+    line: &LineOut<'_>,
+    path: &Path,
+) -> Result<(), CheckpointError> {
+    serde_json::to_writer(&mut *buffer, line).map_err(|source| CheckpointError::Format {
+        path: path.to_owned(),
+        source,
+    })?;
+    buffer.push(b'\n');
+    Ok(())
 }

@@ -1,14 +1,14 @@
 //! The imperative shell of the projections: builds the read model from the log (or a
 //! checkpoint), follows the log's live subscription, and tells waiters how far it has got.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use stocktake_log::{Log, LogError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::checkpoint::{self, CheckpointError};
+use crate::checkpoint::{self, CheckpointError, Checkpoints};
 use crate::decode::{envelope, into_envelope, DecodeFailure};
 use crate::model::ReadModel;
 
@@ -39,7 +39,7 @@ pub enum StartedFrom {
 pub struct Projector {
     model: Arc<RwLock<ReadModel>>,
     applied: watch::Sender<u64>,
-    checkpoint_dir: Option<PathBuf>,
+    checkpoints: Option<Arc<Checkpoints>>,
     started_from: StartedFrom,
 }
 
@@ -98,9 +98,11 @@ impl Projector {
             },
             None => None,
         };
+        let mut resumed = None;
         let (mut model, started_from) = match loaded {
             Some(loaded) if checkpoint_matches_log(log, &loaded)? => {
                 let checkpoint_seq = loaded.model.last_seq();
+                resumed = Some(loaded.position());
                 (loaded.model, StartedFrom::Checkpoint { checkpoint_seq })
             }
             Some(_) => {
@@ -109,12 +111,18 @@ impl Projector {
             }
             None => (ReadModel::default(), StartedFrom::Rebuild),
         };
+        let checkpoints = checkpoint_dir.map(|dir| {
+            Arc::new(match resumed {
+                Some(saved) => Checkpoints::resume(dir, saved),
+                None => Checkpoints::new(dir),
+            })
+        });
         catch_up(log, &mut model, progress)?;
         let (applied, _) = watch::channel(model.last_seq());
         Ok(Projector {
             model: Arc::new(RwLock::new(model)),
             applied,
-            checkpoint_dir: checkpoint_dir.map(Path::to_owned),
+            checkpoints,
             started_from,
         })
     }
@@ -126,6 +134,20 @@ impl Projector {
     /// Follows the log from where the model is, until the log's subscription ends.
     pub fn follow(&self, log: Log) -> JoinHandle<()> {
         let projector = self.clone();
+        let behind = self
+            .checkpoints
+            .as_ref()
+            .is_some_and(|c| c.saved_seq() < self.last_seq());
+        if behind {
+            // After a rebuild, or a start from an older checkpoint: bring it up to date now
+            // rather than at the next 50,000th event, so the next start is quick.
+            let (projector, log) = (self.clone(), log.clone());
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = projector.save_checkpoint(&log) {
+                    tracing::warn!(error = %e, "could not save the projection checkpoint");
+                }
+            });
+        }
         tokio::spawn(async move {
             let mut subscription = log.subscribe(projector.last_seq());
             let mut since_checkpoint = 0u64;
@@ -151,8 +173,8 @@ impl Projector {
                 if since_checkpoint >= CHECKPOINT_EVERY {
                     since_checkpoint = 0;
                     let projector = projector.clone();
-                    let hash = stored.hash.clone();
-                    tokio::task::spawn_blocking(move || projector.save_checkpoint_with(&hash));
+                    let (seq, hash) = (stored.seq, stored.hash.clone());
+                    tokio::task::spawn_blocking(move || projector.save_checkpoint_at(seq, &hash));
                 }
             }
         })
@@ -195,26 +217,27 @@ impl Projector {
         Ok(())
     }
 
-    fn save_checkpoint_with(&self, last_hash: &str) {
-        let Some(dir) = &self.checkpoint_dir else {
+    fn save_checkpoint_at(&self, seq: u64, last_hash: &str) {
+        let Some(checkpoints) = &self.checkpoints else {
             return;
         };
-        if let Err(e) = checkpoint::save(dir, &self.read(), last_hash) {
+        if let Err(e) = checkpoints.save(&self.model, seq, last_hash) {
             tracing::warn!(error = %e, "could not save the projection checkpoint");
         }
     }
 
-    /// Saves a checkpoint of the model as it is (at graceful shutdown).
+    /// Saves what the checkpoint lacks of the model as it is (at graceful shutdown, and in
+    /// the background after a start that left the checkpoint behind).
     pub fn save_checkpoint(&self, log: &Log) -> Result<(), ProjectionError> {
-        let Some(dir) = &self.checkpoint_dir else {
+        let Some(checkpoints) = &self.checkpoints else {
             return Ok(());
         };
-        let model = self.read();
-        let hash = match model.last_seq() {
-            0 => stocktake_log::GENESIS_HASH.to_owned(),
-            seq => log.event(seq)?.map(|e| e.hash).unwrap_or_default(),
-        };
-        checkpoint::save(dir, &model, &hash)?;
+        let seq = self.read().last_seq();
+        if seq == 0 || checkpoints.saved_seq() >= seq {
+            return Ok(());
+        }
+        let hash = log.event(seq)?.map(|e| e.hash).unwrap_or_default();
+        checkpoints.save(&self.model, seq, &hash)?;
         Ok(())
     }
 }

@@ -1,12 +1,14 @@
 //! The projections fed by the real log: the live follower agrees with a rebuild from scratch,
 //! checkpoints restart where they left off, and a stale checkpoint is rebuilt.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde_json::value::RawValue;
 use stocktake_domain::demo;
 use stocktake_domain::events::CURRENT_SCHEMA_VERSION;
 use stocktake_log::{AppendRequest, ExpectedVersion, Log, LogOptions, NewEvent, StreamRef};
+use stocktake_projections::checkpoint::{self, Checkpoints};
+use stocktake_projections::model::ReadModel;
 use stocktake_projections::runner::{rebuild, StartedFrom};
 use stocktake_projections::{DomainUpcaster, Projector};
 use uuid::Uuid;
@@ -92,14 +94,11 @@ async fn a_checkpoint_restarts_where_it_left_off_and_a_stale_one_is_rebuilt() {
     assert_eq!(restarted.read().state_hash(), expected);
 
     // A checkpoint written by another projection version is not trusted.
-    let path = checkpoints.join("checkpoint.json");
+    let path = checkpoint::path(&checkpoints);
     let text = std::fs::read_to_string(&path).unwrap();
     let older = text.replacen(
-        &format!(
-            "\"projection_version\":{}",
-            stocktake_projections::checkpoint::PROJECTION_VERSION
-        ),
-        "\"projection_version\":0",
+        &format!("{{\"Version\":{}}}", checkpoint::PROJECTION_VERSION),
+        "{\"Version\":0}",
         1,
     );
     assert_ne!(older, text);
@@ -124,4 +123,91 @@ async fn a_checkpoint_restarts_where_it_left_off_and_a_stale_one_is_rebuilt() {
         StartedFrom::Rebuild,
         "the checkpoint's hash names another log"
     );
+}
+
+/// The model of the log's first `upto` events, folded directly.
+fn model_upto(log: &Log, upto: u64) -> ReadModel {
+    let mut model = ReadModel::default();
+    for stored in log.iter_all(0).take(upto as usize) {
+        model.apply(stocktake_projections::decode::into_envelope(stored.unwrap()).unwrap());
+    }
+    model
+}
+
+#[test]
+fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir.path().join("log"));
+    append_demo(&log);
+    let head = log.head().last_seq;
+    let middle = head / 2;
+    let hash = |seq: u64| log.event(seq).unwrap().unwrap().hash;
+    let full = RwLock::new(rebuild(&log, &mut |_, _| {}).unwrap());
+    let full_hash = full.read().unwrap().state_hash();
+    let checkpoints_dir = dir.path().join("projections");
+    let path = checkpoint::path(&checkpoints_dir);
+
+    let checkpoints = Checkpoints::new(&checkpoints_dir);
+    checkpoints.save(&full, middle, &hash(middle)).unwrap();
+    let first_segment = std::fs::metadata(&path).unwrap().len();
+    checkpoints.save(&full, head, &hash(head)).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("{\"Mark\"")).count(),
+        2
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("{\"Entry\"")).count() as u64,
+        head,
+        "each event once: the second save wrote only what the first lacked"
+    );
+
+    let loaded = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
+    assert_eq!(loaded.model.state_hash(), full_hash);
+    assert_eq!(loaded.last_hash, hash(head));
+
+    // A crash during a save leaves entries without their mark and a line cut short.
+    let mut torn = text.clone();
+    let some_entries: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("{\"Entry\""))
+        .take(3)
+        .collect();
+    torn.push_str(&some_entries.join("\n"));
+    torn.push('\n');
+    torn.push_str(&some_entries[0][..20]);
+    std::fs::write(&path, &torn).unwrap();
+    let loaded = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
+    assert_eq!(loaded.model.last_seq(), head);
+    assert_eq!(loaded.model.state_hash(), full_hash);
+
+    // The next save writes over the unfinished segment.
+    let resumed = Checkpoints::resume(&checkpoints_dir, loaded.position());
+    assert_eq!(resumed.saved_seq(), head);
+    resumed.save(&full, head, &hash(head)).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        torn,
+        "nothing new to save"
+    );
+
+    // Cut inside the second segment: only the first is kept.
+    std::fs::write(&path, &text.as_bytes()[..first_segment as usize + 100]).unwrap();
+    let loaded = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
+    assert_eq!(loaded.model.last_seq(), middle);
+    assert_eq!(
+        loaded.model.state_hash(),
+        model_upto(&log, middle).state_hash()
+    );
+    let resumed = Checkpoints::resume(&checkpoints_dir, loaded.position());
+    resumed.save(&full, head, &hash(head)).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text,
+        "the second segment written again over the cut one"
+    );
+
+    // A file without a complete segment is no checkpoint.
+    std::fs::write(&path, &text.as_bytes()[..first_segment as usize - 1]).unwrap();
+    assert!(checkpoint::load(&checkpoints_dir).unwrap().is_none());
 }

@@ -35,10 +35,7 @@ pub fn rebuild(data_dir: &Path) -> anyhow::Result<()> {
         data_dir,
         "restart the server: it rebuilds what is out of date",
     )?;
-    let checkpoint = data_dir::projections_dir(data_dir).join("checkpoint.json");
-    if checkpoint.exists() {
-        std::fs::remove_file(&checkpoint)?;
-    }
+    stocktake_projections::checkpoint::remove(&data_dir::projections_dir(data_dir))?;
     let started = Instant::now();
     let projector = data_dir::project(&log, data_dir)?;
     let events = projector.last_seq();
