@@ -28,7 +28,7 @@ const FILE_NAME: &str = "checkpoint.jsonl";
 const VERSION_1_FILE_NAME: &str = "checkpoint.json";
 
 /// How many sequence numbers' entries are serialized under one hold of the read model.
-const ENTRIES_PER_HOLD: u64 = 16_384;
+const ENTRIES_PER_HOLD: u64 = 4_096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
