@@ -585,3 +585,34 @@ async fn every_documented_route_exists_and_needs_a_token() {
     assert!(metrics.text.contains("stocktake_http_requests_total"));
     assert!(metrics.text.contains("stocktake_log_events"));
 }
+
+#[tokio::test]
+async fn a_plan_overview_read_again_at_once_shows_the_change_just_acknowledged() {
+    let server = Server::start();
+    let client = server.client();
+    let (plan, _, action) = plan_with_action(&client).await;
+    let path = format!("/api/v1/plans/{plan}");
+    let first = client.get(&path).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(
+        first.headers["content-type"], "application/json",
+        "{:?}",
+        first.headers
+    );
+    assert_eq!(first.body["areas"][0]["actions"][0]["rag"], "green");
+    // The same question within the second is answered from the serialized overview.
+    let again = client.get(&path).await;
+    assert_eq!(again.body["areas"], first.body["areas"]);
+
+    let reply = client
+        .command(&json!({"type": "change_action_status", "action_id": action, "status": "blocked", "rag": "red", "note": "No applicants"}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let after = client.get(&path).await;
+    let line = &after.body["areas"][0]["actions"][0];
+    assert_eq!(
+        (&line["status"], &line["rag"]),
+        (&json!("blocked"), &json!("red"))
+    );
+    assert!(after.body["last_seq"].as_u64() > first.body["last_seq"].as_u64());
+}

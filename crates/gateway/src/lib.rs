@@ -13,6 +13,7 @@ pub mod http;
 pub mod locks;
 pub mod metrics;
 pub mod openapi;
+pub mod overview_cache;
 pub mod problem;
 pub mod service;
 pub mod state;

@@ -8,6 +8,7 @@ use stocktake_projections::Projector;
 
 use crate::locks::StreamLocks;
 use crate::metrics::Metrics;
+use crate::overview_cache::OverviewCache;
 use crate::service::StreamStates;
 use crate::tokens::TokenStore;
 
@@ -25,6 +26,7 @@ struct Inner {
     metrics: Metrics,
     streams: StreamLocks,
     states: StreamStates,
+    overviews: OverviewCache,
     clock: fn() -> DateTime<Utc>,
 }
 
@@ -38,6 +40,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 streams: StreamLocks::default(),
                 states: StreamStates::default(),
+                overviews: OverviewCache::default(),
                 clock: Utc::now,
             }),
         }
@@ -67,6 +70,11 @@ impl AppState {
     /// The decided states of the streams commands last touched.
     pub fn stream_states(&self) -> &StreamStates {
         &self.inner.states
+    }
+
+    /// The current plan overviews, as last answered.
+    pub fn overviews(&self) -> &OverviewCache {
+        &self.inner.overviews
     }
 
     pub fn now(&self) -> DateTime<Utc> {

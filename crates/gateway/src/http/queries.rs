@@ -1,7 +1,8 @@
 //! The read side: plans, actions, changes, drift, measures, visits, activity.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use stocktake_domain::{ActionId, MeasureId, PlanId, VisitId};
@@ -41,8 +42,32 @@ pub async fn get_plan(
 ) -> Result<Response, ApiError> {
     let plan_id: PlanId = id(&plan_id, "plan")?;
     let at = params.at()?;
+    let now = state.now();
     let model = state.projector().read();
-    Ok(Json(overview::plan_overview(&model, plan_id, &at, state.now())?).into_response())
+    if !at.is_now() {
+        return Ok(Json(overview::plan_overview(&model, plan_id, &at, now)?).into_response());
+    }
+    let last_seq = model.last_seq();
+    if let Some(body) = state.overviews().get(plan_id, last_seq, now) {
+        return Ok(json_body(body));
+    }
+    let overview = overview::plan_overview(&model, plan_id, &at, now)?;
+    drop(model);
+    let body =
+        Bytes::from(serde_json::to_vec(&overview).map_err(|e| ApiError::Internal(e.to_string()))?);
+    state.overviews().put(plan_id, last_seq, now, body.clone());
+    Ok(json_body(body))
+}
+
+fn json_body(body: Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 pub async fn plan_changes(
