@@ -531,7 +531,17 @@ async fn graceful_shutdown_loses_no_acknowledged_command() {
         let reply = client.command(&json!({"type": "record_progress", "action_id": action, "note": format!("before shutdown {i}")})).await;
         acknowledged.push(reply.body["events"][0]["seq"].as_u64().unwrap());
     }
+    // A client following the event stream does not hold the shutdown up: the stream ends.
+    let mut stream = client
+        .builder(reqwest::Method::GET, "/api/v1/events/stream")
+        .header("Last-Event-ID", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.chunk().await.unwrap().is_some(), "the first event");
     assert!(server.terminate(), "stocktake did not exit 0 on SIGTERM");
+    while let Ok(Some(_)) = stream.chunk().await {}
     let restarted = Server::start_on(&server.data_dir.clone(), &[]);
     let client = restarted.client();
     let events = client.get("/api/v1/events?after=0&limit=1000").await;

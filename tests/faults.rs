@@ -1,6 +1,7 @@
 //! Resource faults: when the disk refuses a write, commands fail with 503, nothing half-written
-//! is visible, reads go on, and once the disk takes writes again a restarted server serves
-//! writes, verifies, and lands every refused command exactly once when it is retried.
+//! is visible, reads go on, and once the disk takes writes again the running server reopens its
+//! log and serves writes (a restarted one too), verifies, and lands every refused command
+//! exactly once when it is retried.
 //!
 //! The disk is made to refuse writes with `RLIMIT_FSIZE` on the server process (`ulimit -f`,
 //! with `SIGXFSZ` ignored, so a write past the limit fails with `EFBIG`): it needs no
@@ -247,7 +248,7 @@ fn fill(dir: &Path, leave: u64) -> PathBuf {
 }
 
 #[tokio::test]
-async fn a_full_file_system_is_a_503_until_space_returns_and_the_server_restarts() {
+async fn a_full_file_system_is_a_503_until_space_returns_then_the_server_writes_again() {
     let temp = tempfile::tempdir().expect("a temporary directory");
     let Some(mount) = Tmpfs::mount(&temp.path().join("disk"), "16m") else {
         eprintln!(
@@ -273,18 +274,39 @@ async fn a_full_file_system_is_a_503_until_space_returns_and_the_server_restarts
     let run = write_until_refused(&client, &action, 5_000).await;
     assert!(full.is_running(), "the server died on a full disk");
 
-    // Space returns. The running server still refuses writes: after a failed write or
-    // fsync the log does not trust its file again until it is reopened ("fsyncgate").
+    // Space returns. The log does not retry in place (after a failed write or fsync it trusts
+    // nothing it has not read back, "fsyncgate"); the server notices that the disk takes
+    // writes again and reopens the log, as a restart would, without being restarted.
     std::fs::remove_file(&ballast).expect("the ballast goes");
-    let still = client.command(&progress(&action, "while-failed")).await;
-    assert_problem(&still, 503);
-    full.kill();
+    let started = std::time::Instant::now();
+    let back = progress(&action, "back");
+    loop {
+        let reply = client
+            .command_with(&back, &[("Idempotency-Key", "back")])
+            .await;
+        if reply.status == 200 {
+            break;
+        }
+        assert_problem(&reply, 503);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the server did not write again within two minutes of space returning"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     eprintln!(
-        "faults (tmpfs full): {} acknowledged, then 503; the server said: {}",
+        "faults (tmpfs full): {} acknowledged, then 503; the server said: {}; writes again {:.1} s after space returned",
         run.acknowledged.len(),
-        stderr.text().lines().next().unwrap_or_default()
+        stderr.text().lines().next().unwrap_or_default(),
+        started.elapsed().as_secs_f64()
     );
+    assert!(full.is_running());
+    check_recovery(&client, &action, &run).await;
+    full.kill();
+
+    // And a restart finds the same log.
     let restarted = Server::start_on(&data_dir, &[]);
-    check_recovery(&restarted.client(), &action, &run).await;
+    let verify = restarted.client().get("/api/v1/verify").await;
+    assert_eq!(verify.body["ok"], true, "{}", verify.text);
     drop(restarted);
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use stocktake_log::Log;
 use stocktake_projections::Projector;
+use tokio::sync::watch;
 
 use crate::locks::StreamLocks;
 use crate::metrics::Metrics;
@@ -27,6 +28,7 @@ struct Inner {
     streams: StreamLocks,
     states: StreamStates,
     overviews: OverviewCache,
+    closing: watch::Sender<bool>,
     clock: fn() -> DateTime<Utc>,
 }
 
@@ -41,6 +43,7 @@ impl AppState {
                 streams: StreamLocks::default(),
                 states: StreamStates::default(),
                 overviews: OverviewCache::default(),
+                closing: watch::Sender::new(false),
                 clock: Utc::now,
             }),
         }
@@ -75,6 +78,18 @@ impl AppState {
     /// The current plan overviews, as last answered.
     pub fn overviews(&self) -> &OverviewCache {
         &self.inner.overviews
+    }
+
+    /// Tells the requests that never end by themselves (the event stream) to end: the server
+    /// is stopping, and its graceful shutdown waits for every request.
+    pub fn close(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// Resolves once [`AppState::close`] has been called.
+    pub async fn closed(&self) {
+        let mut closing = self.inner.closing.subscribe();
+        let _ = closing.wait_for(|closed| *closed).await;
     }
 
     pub fn now(&self) -> DateTime<Utc> {

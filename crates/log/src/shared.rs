@@ -131,6 +131,8 @@ pub(crate) struct StreamInfo {
 pub(crate) struct Signal {
     pub last_seq: u64,
     pub closed: bool,
+    /// Writes stopped: a write or fsync failed, or open found damage.
+    pub writes_stopped: bool,
 }
 
 pub(crate) struct Shared {
@@ -170,6 +172,7 @@ impl Shared {
         let (signal, _) = watch::channel(Signal {
             last_seq: head.0,
             closed: false,
+            writes_stopped: false,
         });
         Shared {
             dir,
@@ -252,6 +255,7 @@ impl Shared {
         if failed.is_none() {
             tracing::error!(dir = %self.dir.display(), %reason, "the event log stopped accepting writes");
             *failed = Some(reason);
+            self.signal.send_modify(|s| s.writes_stopped = true);
         }
     }
 

@@ -327,6 +327,22 @@ impl Log {
         rx.recv().map_err(|_| LogError::Closed)?
     }
 
+    /// Why the log stopped accepting writes, if it did: a write or fsync failed, or `open`
+    /// found damage at the end of the log. Only reopening the log can start writes again.
+    pub fn write_failure(&self) -> Option<String> {
+        match self.shared().failure() {
+            Err(LogError::WriterFailed { reason }) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Resolves once the log stops accepting writes (at once if it already has).
+    pub async fn writes_stopped(&self) {
+        let mut signal = self.shared().watch();
+        // The sender lives as long as the log, which `self` keeps alive.
+        let _ = signal.wait_for(|s| s.writes_stopped).await;
+    }
+
     /// Counters of the writer since open (group commits, appends, events).
     pub fn metrics(&self) -> LogMetrics {
         self.shared().metrics()

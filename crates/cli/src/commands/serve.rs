@@ -2,11 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use chrono::Utc;
 use stocktake_gateway::tokens::{private_file, Role, TokenStore};
 use stocktake_gateway::{app, AppState};
 use stocktake_log::Log;
+use stocktake_projections::Projector;
+use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use crate::data_dir;
@@ -28,17 +31,17 @@ pub fn run(data_dir: &Path, listen: SocketAddr, demo: bool) -> anyhow::Result<()
             "loaded the demo journey"
         );
     }
-    let tokens = ensure_a_director_token(data_dir)?;
+    ensure_a_director_token(data_dir)?;
     let projector = data_dir::project(&log, data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(log, projector, tokens, listen))
+    runtime.block_on(serve(data_dir, log, projector, listen))
 }
 
 /// A fresh data directory gets a director token, written owner-only beside the data, so the
 /// first user can start at once. The token never goes to the logs.
-fn ensure_a_director_token(data_dir: &Path) -> anyhow::Result<TokenStore> {
+fn ensure_a_director_token(data_dir: &Path) -> anyhow::Result<()> {
     let mut tokens = TokenStore::load(data_dir)?;
     if !tokens.has_active() {
         let token = tokens.add("director", Role::Director, Utc::now())?;
@@ -48,42 +51,161 @@ fn ensure_a_director_token(data_dir: &Path) -> anyhow::Result<TokenStore> {
         file.sync_all()?;
         println!("Created a director token in {}", path.display());
     }
-    Ok(tokens)
+    Ok(())
 }
 
+/// Why one round of serving ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoundEnd {
+    /// SIGINT or SIGTERM: stop.
+    Signal,
+    /// The log stopped accepting writes and the disk takes writes again: reopen it.
+    Reopen,
+}
+
+/// Serves until SIGINT or SIGTERM. When a write or fsync fails (a full disk), the log refuses
+/// writes (503) while reads go on; once a probe write to the data directory succeeds again, the
+/// server stops taking requests for a moment, reopens the log as a restart would, and serves
+/// writes again. The listening socket stays open throughout, so clients only wait.
 async fn serve(
-    log: Log,
-    projector: stocktake_projections::Projector,
-    tokens: TokenStore,
+    data_dir: &Path,
+    mut log: Log,
+    mut projector: Projector,
     listen: SocketAddr,
 ) -> anyhow::Result<()> {
-    let follower = projector.follow(log.clone());
-    let state = AppState::new(log.clone(), projector.clone(), tokens);
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let address = listener.local_addr()?;
+    let socket = std::net::TcpListener::bind(listen)?;
+    socket.set_nonblocking(true)?;
+    let address = socket.local_addr()?;
     // Listen for the signals before saying where we listen: a SIGTERM sent as soon as the
     // address is printed must stop the server cleanly, not kill it.
+    let (signalled, _) = watch::channel(false);
     let shutdown = shutdown_signal();
+    let on_signal = signalled.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        on_signal.send_replace(true);
+    });
     println!("Stocktake is listening on http://{address}");
-    tracing::info!(%address, events = log.head().last_seq, "serving");
-    axum_serve(listener, state, shutdown).await?;
+    let mut reopens_without_progress = 0u32;
+    loop {
+        tracing::info!(%address, events = log.head().last_seq, "serving");
+        let head_at_start = log.head().last_seq;
+        let follower = projector.follow(log.clone());
+        let state = AppState::new(log.clone(), projector.clone(), TokenStore::load(data_dir)?);
+        let listener = tokio::net::TcpListener::from_std(socket.try_clone()?)?;
+        let (ended, mut end) = watch::channel(None);
+        let round = {
+            let (state, log, mut signal) = (state.clone(), log.clone(), signalled.subscribe());
+            let data_dir = data_dir.to_owned();
+            let backoff = PROBE_EVERY * 2u32.pow(reopens_without_progress.min(4));
+            async move {
+                let why = tokio::select! {
+                    _ = signal.wait_for(|s| *s) => RoundEnd::Signal,
+                    () = space_returned(&log, &data_dir, backoff) => RoundEnd::Reopen,
+                };
+                if why == RoundEnd::Reopen {
+                    tracing::warn!("the disk takes writes again: reopening the event log");
+                }
+                ended.send_replace(Some(why));
+                state.close();
+            }
+        };
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(round)
+            .await?;
+        follower.abort();
+        let _ = follower.await;
+        let why = end.borrow_and_update().unwrap_or(RoundEnd::Signal);
+        if why == RoundEnd::Signal {
+            break;
+        }
+        reopens_without_progress = if log.head().last_seq > head_at_start {
+            0
+        } else {
+            reopens_without_progress + 1
+        };
+        (log, projector) = reopen(data_dir, log, projector, &signalled).await?;
+    }
     // Every acknowledged append was already durable; this makes the last group and the
     // read models' checkpoint safe too, so the next start is quick.
-    follower.abort();
-    log.flush()?;
-    projector.save_checkpoint(&log)?;
+    if log.write_failure().is_none() {
+        log.flush()?;
+    }
+    if let Err(e) = projector.save_checkpoint(&log) {
+        // Only a cache: the next start rebuilds what it lacks.
+        tracing::warn!(error = %e, "could not save the projection checkpoint");
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
-async fn axum_serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+/// How often a log that stopped accepting writes checks whether the disk takes them again.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+
+/// Resolves when the log has stopped accepting writes because of a failed write and a probe
+/// write to the data directory succeeds. Never resolves for a log that refused writes from the
+/// start (damage found at open): reopening would find the same damage.
+async fn space_returned(log: &Log, data_dir: &Path, every: Duration) {
+    if log.write_failure().is_some() {
+        return std::future::pending().await;
+    }
+    log.writes_stopped().await;
+    loop {
+        tokio::time::sleep(every).await;
+        let dir = data_dir.to_owned();
+        match tokio::task::spawn_blocking(move || probe_write(&dir)).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => tracing::info!(error = %e, "the disk still refuses writes"),
+            Err(e) => tracing::warn!(error = %e, "the write probe failed to run"),
+        }
+    }
+}
+
+/// Writes, syncs and removes a 1 MiB file: the size of a few groups of appends.
+fn probe_write(data_dir: &Path) -> std::io::Result<()> {
+    let path = data_dir.join("space-probe");
+    let result = (|| {
+        let mut file = std::fs::File::create(&path)?;
+        std::io::Write::write_all(&mut file, &vec![0u8; 1 << 20])?;
+        file.sync_all()
+    })();
+    let removed = std::fs::remove_file(&path);
+    result.and(removed)
+}
+
+/// Closes the log and opens it again, as a restart would: the log checks its end and rebuilds
+/// its indexes, the read models start from their checkpoint. Retries until it works or a
+/// signal asks the server to stop.
+async fn reopen(
+    data_dir: &Path,
+    log: Log,
+    projector: Projector,
+    signalled: &watch::Sender<bool>,
+) -> anyhow::Result<(Log, Projector)> {
+    drop(projector);
+    drop(log);
+    let mut attempt = 0u32;
+    loop {
+        let dir = data_dir.to_owned();
+        let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<(Log, Projector)> {
+            let log = data_dir::open_log(&dir, "stop the other process")?;
+            let projector = data_dir::project(&log, &dir)?;
+            Ok((log, projector))
+        })
+        .await?;
+        match opened {
+            Ok(opened) => {
+                tracing::info!(events = opened.0.head().last_seq, "reopened the event log");
+                return Ok(opened);
+            }
+            Err(e) if *signalled.borrow() => return Err(e),
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "could not reopen the event log; retrying");
+                tokio::time::sleep(PROBE_EVERY.min(Duration::from_millis(100) * attempt)).await;
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when the

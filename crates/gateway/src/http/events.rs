@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use stocktake_log::{StoredEvent, VerifyReport};
 
@@ -61,6 +61,7 @@ pub async fn stream_events(
         None => params.number("after", state.log().head().last_seq, 0, u64::MAX)?,
     };
     let subscription = state.log().subscribe_as_stored(after);
+    let closed = async move { state.closed().await };
     let events = stream::unfold(subscription, |mut subscription| async move {
         match subscription.next().await {
             Ok(stored) => {
@@ -76,7 +77,8 @@ pub async fn stream_events(
                 None
             }
         }
-    });
+    })
+    .take_until(closed);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

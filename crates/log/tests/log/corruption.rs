@@ -110,6 +110,12 @@ fn a_removed_last_event_is_reported() {
     });
     let log = open(dir.path());
     assert_eq!(log.head().last_seq, 10);
+    assert!(
+        log.write_failure()
+            .is_some_and(|why| why.contains("run verify")),
+        "{:?}",
+        log.write_failure()
+    );
     let report = log.verify(&mut |_| {}).unwrap();
     assert_eq!(report.first_bad_seq, Some(9), "{report:?}");
     let refused = log.append_blocking(request_n(Uuid::new_v4(), ExpectedVersion::Any, 1));
