@@ -9,11 +9,14 @@
 # refuses (appends nothing); and every 10th round record one new progress note (the log, and
 # with it the in-memory read models, grow by one event). RSS is sampled every 30 s with the
 # number of events in the log, so growth can be told apart: read models grow with the log by
-# design; anything else would be a leak. Needs curl and jq.
+# design; anything else would be a leak. MEMORY_SOAK_WRITE_EVERY=N records the new note every
+# Nth round instead (0: never, so the log keeps its length and memory must level off).
+# Needs curl and jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TOTAL="${1:-600}"
 CLIENTS="${2:-8}"
+WRITE_EVERY="${MEMORY_SOAK_WRITE_EVERY:-10}"
 # STOCKTAKE_BIN runs a binary already built (any profile); otherwise a release build.
 BIN="${STOCKTAKE_BIN:-}"
 if [[ -z "$BIN" ]]; then
@@ -55,7 +58,7 @@ client() {
     curl -s -o /dev/null -H "$AUTH" "$API/events?after=0&limit=100"
     post -H 'Idempotency-Key: memory-soak-replayed' -d "{\"type\":\"record_progress\",\"action_id\":\"$ACTION\",\"note\":\"replayed\"}" >/dev/null
     post -d "{\"type\":\"reopen_action\",\"action_id\":\"$ACTION\",\"reason\":\"refused: it is open\"}" >/dev/null
-    if (( i % 10 == 0 )); then
+    if (( WRITE_EVERY > 0 && i % WRITE_EVERY == 0 )); then
       post -d "{\"type\":\"record_progress\",\"action_id\":\"$ACTION\",\"note\":\"client $1 round $i\"}" >/dev/null
     fi
   done
