@@ -225,37 +225,43 @@ impl Checkpoints {
         last_hash: &str,
     ) -> Result<(), CheckpointError> {
         let mut saved = self.lock();
-        let from = saved.map_or(0, |s| s.seq);
-        if saved.is_some() && from >= upto {
+        if saved.is_some_and(|s| s.seq >= upto) {
             return Ok(());
         }
         fs::create_dir_all(&self.dir).map_err(io_error("create the directory of", &self.dir))?;
         let final_path = path(&self.dir);
         let temp_path = self.dir.join(format!("{FILE_NAME}.tmp"));
-        let (mut file, mut end) = match *saved {
-            Some(s) => {
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .open(&final_path)
-                    .map_err(io_error("open", &final_path))?;
+        // Append to the file on disk; if it has gone (deleted by hand), write a new one.
+        let existing = match *saved {
+            Some(s) => match OpenOptions::new().write(true).open(&final_path) {
+                Ok(file) => Some((file, s)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(io_error("open", &final_path)(e)),
+            },
+            None => None,
+        };
+        let appending = existing.is_some();
+        let (mut file, from, mut end) = match existing {
+            Some((mut file, s)) => {
                 // Whatever follows the last mark is an unfinished segment: write over it.
                 file.set_len(s.end)
                     .and_then(|()| file.seek(SeekFrom::Start(s.end)).map(|_| ()))
                     .map_err(io_error("truncate", &final_path))?;
-                (file, s.end)
+                (file, s.seq, s.end)
             }
             None => (
                 File::create(&temp_path).map_err(io_error("create", &temp_path))?,
                 0,
+                0,
             ),
         };
-        let target = if saved.is_some() {
+        let target = if appending {
             final_path.as_path()
         } else {
             temp_path.as_path()
         };
         let mut buffer = Vec::with_capacity(1 << 20);
-        if saved.is_none() {
+        if !appending {
             write_line(&mut buffer, &LineOut::Version(PROJECTION_VERSION), target)?;
         }
         let mut after = from;
@@ -295,7 +301,7 @@ impl Checkpoints {
         file.write_all(&buffer).map_err(io_error("write", target))?;
         end += buffer.len() as u64;
         file.sync_all().map_err(io_error("sync", target))?;
-        if saved.is_none() {
+        if !appending {
             fs::rename(&temp_path, &final_path).map_err(io_error("replace", &final_path))?;
             if let Ok(dir) = File::open(&self.dir) {
                 dir.sync_all()

@@ -210,4 +210,21 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
     // A file without a complete segment is no checkpoint.
     std::fs::write(&path, &text.as_bytes()[..first_segment as usize - 1]).unwrap();
     assert!(checkpoint::load(&checkpoints_dir).unwrap().is_none());
+
+    // Deleted by hand while it was being appended to: the next save writes it whole again.
+    std::fs::write(&path, &text.as_bytes()[..first_segment as usize]).unwrap();
+    let at_middle = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
+    let resumed = Checkpoints::resume(&checkpoints_dir, at_middle.position());
+    std::fs::remove_file(&path).unwrap();
+    resumed.save(&full, head, &hash(head)).unwrap();
+    let rewritten = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        rewritten
+            .lines()
+            .filter(|l| l.starts_with("{\"Mark\""))
+            .count(),
+        1
+    );
+    let loaded = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
+    assert_eq!(loaded.model.state_hash(), full_hash);
 }
