@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use stocktake_domain::memory::{CommandMeta, MemoryStore};
 use stocktake_domain::{Command, Event, TimeInput};
-use stocktake_log::{ImportError, Log, LogOptions, StoredEvent, Upcaster};
+use stocktake_log::{upcast_to_current, ImportError, Log, LogOptions, StoredEvent};
 use stocktake_projections::DomainUpcaster;
 use uuid::Uuid;
 
@@ -159,19 +159,9 @@ pub fn envelope(data: &[u8]) {
 }
 
 fn read_envelope(data: &[u8]) -> Option<()> {
-    let mut stored: StoredEvent = serde_json::from_slice(data).ok()?;
-    // The log's loop: call the upcaster until it says the event is current, at most 64 steps.
-    for _ in 0..64 {
-        match DomainUpcaster.upcast(&stored.event_type, stored.schema_version, &stored.data) {
-            Ok(None) => break,
-            Ok(Some((event_type, schema_version, data))) => {
-                stored.event_type = event_type;
-                stored.schema_version = schema_version;
-                stored.data = data;
-            }
-            Err(_) => return None,
-        }
-    }
+    let stored: StoredEvent = serde_json::from_slice(data).ok()?;
+    // The log's own loop, as every read applies it.
+    let stored = upcast_to_current(&DomainUpcaster, stored).ok()?;
     let envelope = stocktake_projections::envelope(&stored).ok()?;
     // What decodes re-encodes, and reads back as the same event.
     let payload = envelope.event.payload_json();

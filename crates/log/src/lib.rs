@@ -75,4 +75,4 @@ pub use event::{
 };
 pub use store::{Log, LogOptions};
 pub use subscription::Subscription;
-pub use upcast::Upcaster;
+pub use upcast::{upcast_to_current, Upcaster};

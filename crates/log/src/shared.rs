@@ -294,7 +294,7 @@ impl Shared {
 
     fn upcast(&self, event: StoredEvent) -> Result<StoredEvent, LogError> {
         match &self.upcaster {
-            Some(u) => upcast::apply(u.as_ref(), event),
+            Some(u) => upcast::upcast_to_current(u.as_ref(), event),
             None => Ok(event),
         }
     }

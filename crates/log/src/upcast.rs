@@ -27,7 +27,9 @@ pub trait Upcaster: Send + Sync + std::fmt::Debug {
 /// upcaster loops.
 const MAX_STEPS: u32 = 64;
 
-pub(crate) fn apply(
+/// Passes a stored event through `upcaster` until it is current, as every read of the log
+/// does: for code that reads stored events from elsewhere (an export line, a fuzz input).
+pub fn upcast_to_current(
     upcaster: &dyn Upcaster,
     mut event: StoredEvent,
 ) -> Result<StoredEvent, LogError> {
