@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use stocktake_tests::{add_token, Client, Server};
+use stocktake_tests::{add_token, assert_problem, Client, Server};
 use uuid::Uuid;
 
 fn id() -> String {
@@ -24,27 +24,6 @@ async fn plan_with_action(client: &Client) -> (String, String, String) {
         assert_eq!(reply.status, 200, "{}", reply.text);
     }
     (plan, area, action)
-}
-
-fn assert_problem(reply: &stocktake_tests::Reply, status: u16) {
-    assert_eq!(reply.status, status, "{}", reply.text);
-    let content_type = reply
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    assert!(
-        content_type.starts_with("application/problem+json"),
-        "content type {content_type}"
-    );
-    for field in ["type", "title", "status", "detail"] {
-        assert!(
-            !reply.body[field].is_null(),
-            "problem lacks {field}: {}",
-            reply.text
-        );
-    }
-    assert_eq!(reply.body["status"], status);
 }
 
 #[tokio::test]

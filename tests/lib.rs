@@ -77,44 +77,11 @@ impl Server {
 
     /// Serves `data_dir` (kept after the server stops), with extra `serve` arguments.
     pub fn start_on(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(stocktake_bin())
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("stocktake serve starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(address) = line.strip_prefix("Stocktake is listening on ") {
-                    let _ = tx.send(address.trim().to_owned());
-                }
-            }
-        });
-        let base = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("stocktake serve did not say where it listens");
-            }
+        let launch = Launch {
+            args: extra.iter().map(|a| (*a).to_owned()).collect(),
+            ..Launch::default()
         };
-        let token = std::fs::read_to_string(data_dir.join("director.token"))
-            .expect("serve writes a director token")
-            .trim()
-            .to_owned();
-        Server {
-            child: Some(child),
-            base,
-            token,
-            data_dir: data_dir.to_owned(),
-            _temp: None,
-        }
+        Server::launch(data_dir, &launch).0
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -129,7 +96,6 @@ impl Server {
         }
     }
 
-    /// A token of another role, made while the server is stopped (tokens are read at start).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }

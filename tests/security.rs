@@ -118,12 +118,19 @@ fn fresh_dir() -> (tempfile::TempDir, PathBuf) {
     (temp, data_dir)
 }
 
-#[tokio::test]
-async fn every_api_route_refuses_a_missing_unknown_or_revoked_token() {
-    let (_temp, data_dir) = fresh_dir();
+/// A data directory whose first start made the director's token, with a viewer, an editor and
+/// a revoked director's token added while no server runs (tokens are read at start).
+fn dir_with_tokens() -> (tempfile::TempDir, PathBuf, Tokens) {
+    let (temp, data_dir) = fresh_dir();
     let mut first = Server::start_on(&data_dir, &[]);
     assert!(first.terminate());
     let tokens = make_tokens(&data_dir);
+    (temp, data_dir, tokens)
+}
+
+#[tokio::test]
+async fn every_api_route_refuses_a_missing_unknown_or_revoked_token() {
+    let (_temp, data_dir, tokens) = dir_with_tokens();
     let server = Server::start_on(&data_dir, &[]);
     let director = server.client();
     let (routes, _) = routes(&director).await;
@@ -185,10 +192,7 @@ async fn every_api_route_refuses_a_missing_unknown_or_revoked_token() {
 
 #[tokio::test]
 async fn roles_limit_every_command_type() {
-    let (_temp, data_dir) = fresh_dir();
-    let mut first = Server::start_on(&data_dir, &[]);
-    assert!(first.terminate());
-    let tokens = make_tokens(&data_dir);
+    let (_temp, data_dir, tokens) = dir_with_tokens();
     let server = Server::start_on(&data_dir, &[]);
     let director = server.client();
     let (_, document) = routes(&director).await;
@@ -256,10 +260,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test]
 async fn tokens_are_stored_as_hashes_in_owner_only_files_and_never_logged() {
-    let (_temp, data_dir) = fresh_dir();
-    let (mut first, _) = Server::launch(&data_dir, &Launch::default());
-    assert!(first.terminate());
-    let tokens = make_tokens(&data_dir);
+    let (_temp, data_dir, tokens) = dir_with_tokens();
     let director_token = std::fs::read_to_string(data_dir.join("director.token"))
         .expect("director.token")
         .trim()
