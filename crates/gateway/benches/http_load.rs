@@ -789,7 +789,7 @@ impl Report {
 
     fn commands(&mut self, clients: usize, run: &Run, cpu: &Cpu) {
         let rate = run.rate();
-        let (p50, p99) = (run.percentile(0.5), run.percentile(0.99));
+        let p99 = run.percentile(0.99);
         let reference = Some((
             "bare axum + group-committed append, 32 clients",
             BARE_AXUM_APPENDS_PER_S,
@@ -806,21 +806,14 @@ impl Report {
             _ => (None, None),
         };
         let prefix = format!("http_durable_commands_{clients}_clients");
-        self.add(
-            format!("{prefix}_throughput"),
-            rate,
+        self.run(
+            &prefix,
+            run,
             "commands/s",
             reference,
             rate_target,
-        );
-        self.add(format!("{prefix}_p50"), p50, "ms", None, None);
-        self.add(format!("{prefix}_p99"), p99, "ms", None, p99_target);
-        self.add(
-            format!("{prefix}_errors"),
-            run.errors as f64,
-            "errors",
-            None,
-            Some(("0".to_owned(), run.errors == 0)),
+            p99_target,
+            true,
         );
         let requests = (rate * cpu.wall).max(1.0);
         for (group, secs) in &cpu.by_group {
@@ -837,73 +830,63 @@ impl Report {
 
     fn service(&mut self, clients: usize, run: &Run) {
         let prefix = format!("service_execute_no_http_{clients}_tasks");
-        self.add(
-            format!("{prefix}_throughput"),
-            run.rate(),
-            "commands/s",
-            None,
-            None,
-        );
-        self.add(
-            format!("{prefix}_p50"),
-            run.percentile(0.5),
-            "ms",
-            None,
-            None,
-        );
-        self.add(
-            format!("{prefix}_p99"),
-            run.percentile(0.99),
-            "ms",
-            None,
-            None,
-        );
-        self.add(
-            format!("{prefix}_errors"),
-            run.errors as f64,
-            "errors",
-            None,
-            None,
-        );
+        self.run(&prefix, run, "commands/s", None, None, None, false);
     }
 
     fn reads(&mut self, name: &str, actions: usize, clients: usize, run: &Run) {
         let rate = run.rate();
         let prefix = format!("http_plan_overview_{name}_{actions}_actions_{clients}_clients");
-        self.add(
-            format!("{prefix}_throughput"),
-            rate,
-            "reads/s",
-            None,
-            Some((">= 40000 /s".to_owned(), rate >= 40_000.0)),
-        );
-        self.add(
-            format!("{prefix}_p50"),
-            run.percentile(0.5),
-            "ms",
-            None,
-            None,
-        );
-        self.add(
-            format!("{prefix}_p99"),
-            run.percentile(0.99),
-            "ms",
-            None,
-            None,
-        );
-        self.add(
-            format!("{prefix}_errors"),
-            run.errors as f64,
-            "errors",
-            None,
-            Some(("0".to_owned(), run.errors == 0)),
-        );
+        let rate_target = Some((">= 40000 /s".to_owned(), rate >= 40_000.0));
+        self.run(&prefix, run, "reads/s", None, rate_target, None, true);
         self.add(
             format!("{prefix}_response"),
             run.bytes as f64,
             "bytes",
             None,
             None,
+        );
+    }
+
+    /// A phase's throughput, p50, p99 and errors, under `prefix`.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        prefix: &str,
+        run: &Run,
+        unit: &'static str,
+        reference: Option<(&'static str, f64)>,
+        rate_target: Option<(String, bool)>,
+        p99_target: Option<(String, bool)>,
+        errors_must_be_zero: bool,
+    ) {
+        self.add(
+            format!("{prefix}_throughput"),
+            run.rate(),
+            unit,
+            reference,
+            rate_target,
+        );
+        self.add(
+            format!("{prefix}_p50"),
+            run.percentile(0.5),
+            "ms",
+            None,
+            None,
+        );
+        self.add(
+            format!("{prefix}_p99"),
+            run.percentile(0.99),
+            "ms",
+            None,
+            p99_target,
+        );
+        let errors_target = errors_must_be_zero.then(|| ("0".to_owned(), run.errors == 0));
+        self.add(
+            format!("{prefix}_errors"),
+            run.errors as f64,
+            "errors",
+            None,
+            errors_target,
         );
     }
 
