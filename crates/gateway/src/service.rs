@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use stocktake_domain::aggregates::{decide, AggregateState, Facts};
 use stocktake_domain::{
-    effective_time, Command, DomainError, EntityKind, Event, StreamRef, StreamType, TimeInput,
+    effective_time, Command, DomainError, Event, StreamRef, StreamType, TimeInput,
     CURRENT_SCHEMA_VERSION,
 };
 use stocktake_log::{
@@ -261,21 +261,6 @@ impl States<'_> {
     }
 }
 
-/// An id that belongs to another kind of stream names nothing of the kind the command wants.
-fn wrong_kind(command: &Command, target: StreamRef) -> DomainError {
-    let (field, kind) = match target.stream_type {
-        StreamType::Plan => ("plan_id", EntityKind::Plan),
-        StreamType::Action => ("action_id", EntityKind::Action),
-        StreamType::Measure => ("measure_id", EntityKind::Measure),
-        StreamType::Visit => ("visit_id", EntityKind::Visit),
-    };
-    if command.target_is_new() {
-        DomainError::already_exists(field, kind, target.id)
-    } else {
-        DomainError::not_found(field, kind, target.id)
-    }
-}
-
 fn new_events(
     request: &CommandRequest,
     effective_at: DateTime<Utc>,
@@ -433,7 +418,7 @@ fn decide_append(
     let command = &request.command;
     let loaded = states
         .take(log, target)?
-        .ok_or_else(|| wrong_kind(command, target))?;
+        .ok_or_else(|| command.wrong_kind(target))?;
     match decide_on(log, states, request, target, &loaded) {
         Ok((events, effective_at)) => {
             let stored = events
