@@ -9,9 +9,11 @@
 //! oversized values to `blobs/<lsn>` files without any sync, and renames
 //! snapshot files into place without syncing the directory.
 //!
-//! So after every `flush` the writer calls [`Syncer::sync`], which
-//! `fdatasync`s sled's main file and `fsync`s every file and directory entry
-//! that appeared since the last call.
+//! So whenever sled must hold its writes durably (at a journal checkpoint,
+//! an import, graceful shutdown; see [`crate::journal`]), its `flush` is
+//! followed by [`Syncer::sync`], which `fdatasync`s sled's main file and
+//! `fsync`s every file and directory entry that appeared since the last
+//! call.
 
 use std::collections::HashSet;
 use std::ffi::OsString;

@@ -48,15 +48,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout of a data directory: `LOCK` (held while open) and `sled/` (the
-//! store; see `keys.rs` for its key space and `record.rs` for the record
-//! format and hash). `docs/RELIABILITY.md` says what survives what.
+//! Layout of a data directory: `LOCK` (held while open), `journal` (the
+//! write-ahead journal that makes each group durable, see `journal.rs`) and
+//! `sled/` (the store; see `keys.rs` for its key space and `record.rs` for
+//! the record format and hash). `docs/RELIABILITY.md` says what survives what.
 
 mod durable;
 mod error;
 mod event;
 mod export;
 mod import;
+mod journal;
 mod keys;
 mod lock;
 mod record;

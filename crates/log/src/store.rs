@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use uuid::Uuid;
 
 use crate::durable::Syncer;
+use crate::journal::{self, Journal};
 use crate::keys;
 use crate::lock::{self, DirLock};
 use crate::record::{self, Hash, GENESIS};
@@ -31,6 +32,10 @@ pub struct LogOptions {
     pub upcaster: Option<Arc<dyn Upcaster>>,
     /// sled's page cache size.
     pub cache_capacity_bytes: u64,
+    /// How many bytes of groups the journal holds before a checkpoint makes
+    /// sled durable and empties it: what a restart after a crash replays at
+    /// most, and how much of sled's data a checkpoint writes at once.
+    pub journal_checkpoint_bytes: u64,
 }
 
 impl Default for LogOptions {
@@ -38,6 +43,7 @@ impl Default for LogOptions {
         LogOptions {
             upcaster: None,
             cache_capacity_bytes: 256 * 1024 * 1024,
+            journal_checkpoint_bytes: journal::CHECKPOINT_BYTES,
         }
     }
 }
@@ -85,8 +91,9 @@ impl Log {
         let db = sled::Config::new()
             .path(&sled_dir)
             .cache_capacity(options.cache_capacity_bytes)
-            // The writer flushes every group; a background flusher would
-            // only add a second thread contending for sled's locks.
+            // The journal makes groups durable and checkpoints flush sled;
+            // a background flusher would only add a second thread
+            // contending for sled's locks.
             .flush_every_ms(None)
             .open()
             .map_err(|source| LogError::Sled {
@@ -104,6 +111,17 @@ impl Log {
         };
 
         check_format(&db, &dir)?;
+        let mut problems = Vec::new();
+        let mut journal = Journal::open(&dir)?;
+        let frames = journal.read_frames()?;
+        let replayed = journal::replay(frames, &db, &dir, &mut problems)?;
+        if replayed > 0 {
+            tracing::info!(
+                dir = %dir.display(),
+                events = replayed,
+                "applied the journal's last groups to the store"
+            );
+        }
         if db
             .contains_key(keys::META_IMPORTING)
             .map_err(sled_err("checking for an unfinished import"))?
@@ -114,9 +132,14 @@ impl Log {
         db.flush().map_err(sled_err("flushing"))?;
         let syncer = Syncer::new(&dir, &sled_dir)?;
 
-        let mut problems = Vec::new();
         let head = load_head(&db, &dir, &mut problems)?;
         let index = load_index(&db, &dir, head.0, &mut problems)?;
+        if problems.is_empty() {
+            // sled now holds every group durably. With problems, appends
+            // stop and the journal is kept for whoever repairs the store.
+            journal.clear()?;
+        }
+        let journal_sync = journal.sync_handle()?;
         let streams = index.stream_infos();
         let shared = Arc::new(Shared::new(
             dir.clone(),
@@ -139,10 +162,18 @@ impl Log {
         let sync_shared = shared.clone();
         let sync_stage = spawn(
             "stocktake-log-sync",
-            Box::new(move || sync::run(sync_shared, syncer, durable_rx)),
+            Box::new(move || sync::run(sync_shared, syncer, journal_sync, durable_rx)),
         )?;
         let (tx, rx) = mpsc::channel();
-        let writer = Writer::new(shared.clone(), durable_tx, sync_stage, head, streams);
+        let writer = Writer::new(
+            shared.clone(),
+            journal,
+            options.journal_checkpoint_bytes,
+            durable_tx,
+            sync_stage,
+            head,
+            streams,
+        );
         let handle = spawn("stocktake-log-writer", Box::new(move || writer.run(rx)))?;
         Ok(Log {
             inner: Arc::new(Inner {
@@ -311,16 +342,23 @@ impl Log {
         import::import(tx, input, progress)
     }
 
-    /// Bytes sled uses on disk.
+    /// Bytes the log uses on disk: sled's files and the journal.
     pub fn size_on_disk(&self) -> Result<u64, LogError> {
-        self.shared()
+        let shared = self.shared();
+        let store = shared
             .db
             .size_on_disk()
-            .map_err(self.shared().sled_error("measuring its size"))
+            .map_err(shared.sled_error("measuring its size"))?;
+        let path = shared.dir.join(journal::FILE_NAME);
+        let journal = std::fs::metadata(&path)
+            .map_err(|e| LogError::io("could not read the size of", &path, e))?
+            .len();
+        Ok(store + journal)
     }
 
-    /// Makes everything durable. Appends are durable when acknowledged
-    /// already; this is for graceful shutdown.
+    /// Makes sled hold everything durably and empties the journal. Appends
+    /// are durable when acknowledged already; this is for graceful shutdown
+    /// (the next open has nothing to replay).
     pub fn flush(&self) -> Result<(), LogError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send(Msg::Control(Control::Flush(tx)))?;

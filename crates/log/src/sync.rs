@@ -1,10 +1,12 @@
 //! The sync stage: the second half of a group commit.
 //!
-//! The writer hands over each group once sled has flushed it. This thread
-//! takes every group waiting, makes them durable with one fsync
-//! ([`Syncer::sync`]), publishes the new head to readers and subscribers,
-//! and only then answers the callers, in order. While it waits for the disk,
-//! the writer is already deciding and writing the next group.
+//! The writer hands over each group once the journal and sled have it. This
+//! thread takes every group waiting, makes them durable with one
+//! `fdatasync` of the journal, publishes the new head to readers and
+//! subscribers, and only then answers the callers, in order. While it waits
+//! for the disk, the writer is already deciding and writing the next group.
+//! Barriers and imports, which the writer sends after flushing sled, also
+//! make sled's own files durable ([`Syncer::sync`]).
 //!
 //! If the fsync fails, nothing waiting is acknowledged and the log refuses
 //! all further writes: after a failed fsync the kernel may have dropped the
@@ -14,6 +16,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use crate::durable::Syncer;
+use crate::journal::JournalSync;
 use crate::record::Hash;
 use crate::shared::Shared;
 use crate::writer::{Ack, Reply};
@@ -21,7 +24,7 @@ use crate::{AppendError, AppendOutcome, LogError};
 
 /// Work for the sync stage, in the order the writer did it.
 pub(crate) enum Durable {
-    /// A flushed group: publish its head, then answer.
+    /// A group in the journal and in sled: publish its head, then answer.
     Group {
         last_seq: u64,
         hash: Hash,
@@ -30,7 +33,7 @@ pub(crate) enum Durable {
     },
     /// A finished import (its index already in place): publish the head.
     Import { last_seq: u64, hash: Hash, ack: Ack },
-    /// Everything before this is flushed; answer once it is durable.
+    /// sled is flushed up to here; answer once it is durable.
     Barrier(Ack),
 }
 
@@ -48,6 +51,11 @@ impl Durable {
             }
             Durable::Import { ack, .. } | Durable::Barrier(ack) => drop(ack.send(Err(refusal()))),
         }
+    }
+
+    /// Whether sled's own files must be synced, not just the journal.
+    fn needs_store_sync(&self) -> bool {
+        !matches!(self, Durable::Group { .. })
     }
 
     fn complete(self, shared: &Shared) {
@@ -83,11 +91,20 @@ impl Durable {
     }
 }
 
-pub(crate) fn run(shared: Arc<Shared>, mut syncer: Syncer, rx: Receiver<Durable>) {
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    mut syncer: Syncer,
+    journal: JournalSync,
+    rx: Receiver<Durable>,
+) {
     while let Ok(first) = rx.recv() {
         let mut items = vec![first];
         items.extend(rx.try_iter());
-        let synced = shared.failure().and_then(|()| syncer.sync());
+        let store_too = items.iter().any(Durable::needs_store_sync);
+        let synced = shared
+            .failure()
+            .and_then(|()| journal.sync())
+            .and_then(|()| if store_too { syncer.sync() } else { Ok(()) });
         match synced {
             Ok(()) => items.into_iter().for_each(|item| item.complete(&shared)),
             Err(e) => {

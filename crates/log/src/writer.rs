@@ -3,12 +3,15 @@
 //! One thread owns every write. Appends queue on a channel; the writer takes
 //! everything pending, decides each request in order against its own state
 //! (idempotency, stream type, expected version), encodes and chains the
-//! events, writes the whole group as one sled `apply_batch` and `flush`es
-//! it, then hands the group to the sync stage ([`crate::sync`]), which
-//! fsyncs, publishes and answers the callers. One fsync per group rather
-//! than per append is what makes durable appends fast under concurrency;
-//! running the fsync of one group while the writer prepares the next keeps
-//! the disk and the CPU busy at the same time.
+//! events, writes the whole group as one frame of the journal
+//! ([`crate::journal`]) and as one sled `apply_batch`, then hands the group
+//! to the sync stage ([`crate::sync`]), which fsyncs the journal, publishes
+//! and answers the callers. One fsync per group rather than per append is
+//! what makes durable appends fast under concurrency; running the fsync of
+//! one group while the writer prepares the next keeps the disk and the CPU
+//! busy at the same time. Every so many bytes of journal
+//! ([`crate::LogOptions::journal_checkpoint_bytes`]) the writer makes sled
+//! durable and empties the journal.
 //!
 //! Each append writes one sled key per event (plus one head record per
 //! group); the stream and command indexes live in memory
@@ -16,9 +19,9 @@
 //!
 //! The writer's state (head, stream versions, the shared index) runs ahead
 //! of what readers see by the groups in the sync stage. Anything it reads
-//! back (a command id, say) belongs to a group that sled has, and any
-//! answer based on it is sent only after a later fsync, so no caller learns
-//! of an event before it is durable.
+//! back (a command id, say) belongs to a group that the journal and sled
+//! have, and any answer based on it is sent only after a later fsync, so no
+//! caller learns of an event before it is durable.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
@@ -27,6 +30,7 @@ use std::thread::JoinHandle;
 
 use uuid::Uuid;
 
+use crate::journal::{Frame, Journal};
 use crate::keys;
 use crate::record::{self, Fields, Hash};
 use crate::shared::{CommandSpan, Index, Shared, StreamInfo};
@@ -83,6 +87,8 @@ pub(crate) enum Control {
 
 pub(crate) struct Writer {
     shared: Arc<Shared>,
+    journal: Journal,
+    checkpoint_bytes: u64,
     durable: Sender<Durable>,
     sync_stage: JoinHandle<()>,
     last_seq: u64,
@@ -95,6 +101,8 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn new(
         shared: Arc<Shared>,
+        journal: Journal,
+        checkpoint_bytes: u64,
         durable: Sender<Durable>,
         sync_stage: JoinHandle<()>,
         head: (u64, Hash),
@@ -102,6 +110,8 @@ impl Writer {
     ) -> Writer {
         Writer {
             shared,
+            journal,
+            checkpoint_bytes,
             durable,
             sync_stage,
             last_seq: head.0,
@@ -137,6 +147,10 @@ impl Writer {
             // The importer vanished mid-way; leave nothing half-imported.
             let (ack, _) = std::sync::mpsc::sync_channel(1);
             self.abort_import(ack);
+        } else if self.shared.failure().is_ok() {
+            // Closing cleanly leaves sled holding everything and the next
+            // open nothing to replay; if this fails, that open replays.
+            let _ = self.checkpoint();
         }
         // Closing the channel lets the sync stage drain and stop.
         drop(self.durable);
@@ -147,10 +161,7 @@ impl Writer {
 
     fn handle(&mut self, control: Control) {
         match control {
-            Control::Flush(ack) => match self.flush() {
-                Ok(()) => self.to_sync_stage(Durable::Barrier(ack)),
-                Err(e) => drop(ack.send(Err(e))),
-            },
+            Control::Flush(ack) => drop(ack.send(self.checkpoint())),
             Control::ImportBegin(ack) => {
                 let result = match self.shared.failure() {
                     Err(e) => Err(e.into()),
@@ -190,8 +201,9 @@ impl Writer {
         result
     }
 
-    /// sled's part of durability; the sync stage does the rest.
-    fn flush(&self) -> Result<(), LogError> {
+    /// sled's part of making itself durable; the sync stage does the rest
+    /// when it next meets a [`Durable::Barrier`] or [`Durable::Import`].
+    fn flush_sled(&self) -> Result<(), LogError> {
         self.shared.failure()?;
         let flushed = self
             .shared
@@ -200,6 +212,18 @@ impl Writer {
             .map(drop)
             .map_err(self.shared.sled_error("flushing to disk"));
         self.note_failure(flushed)
+    }
+
+    /// Makes sled hold everything durably, then empties the journal.
+    fn checkpoint(&mut self) -> Result<(), LogError> {
+        self.flush_sled()?;
+        let (ack, done) = std::sync::mpsc::sync_channel(1);
+        self.to_sync_stage(Durable::Barrier(ack));
+        done.recv().map_err(|_| LogError::WriterFailed {
+            reason: "the sync thread stopped".to_owned(),
+        })??;
+        let cleared = self.journal.clear();
+        self.note_failure(cleared)
     }
 
     fn to_sync_stage(&self, item: Durable) {
@@ -237,6 +261,7 @@ impl Writer {
 
         let mut group = Group {
             batch: sled::Batch::default(),
+            frame: Frame::new(),
             touched: HashMap::new(),
             commands: HashMap::new(),
             added: Vec::new(),
@@ -255,12 +280,12 @@ impl Writer {
                 keys::META_HEAD,
                 keys::head_value(group.last_seq, &group.last_hash).to_vec(),
             );
-            let written = self
-                .shared
-                .db
-                .apply_batch(group.batch)
-                .map_err(self.shared.sled_error("writing events"))
-                .and_then(|()| self.flush());
+            let written = self.journal.write(&mut group.frame).and_then(|()| {
+                self.shared
+                    .db
+                    .apply_batch(group.batch)
+                    .map_err(self.shared.sled_error("writing events"))
+            });
             if let Err(e) = self.note_failure(written) {
                 let failed = Durable::Group {
                     last_seq: 0,
@@ -286,6 +311,10 @@ impl Writer {
             replies,
             events,
         });
+        if self.journal.len() >= self.checkpoint_bytes {
+            // A failure is noted and refuses every later append.
+            let _ = self.checkpoint();
+        }
     }
 
     fn decide(&self, req: &AppendRequest, group: &mut Group) -> Result<AppendOutcome, AppendError> {
@@ -362,6 +391,7 @@ impl Writer {
                 },
                 &mut bytes,
             );
+            group.frame.push(&bytes);
             group.batch.insert(&keys::event(seq), bytes);
             events.push(AppendedEvent {
                 seq,
@@ -416,7 +446,7 @@ impl Writer {
                     .apply_batch(batch)
                     .map_err(self.shared.sled_error("finishing the import"))
             })
-            .and_then(|()| self.flush());
+            .and_then(|()| self.flush_sled());
         if let Err(e) = self.note_failure(written) {
             let _ = ack.send(Err(e));
             return;
@@ -437,7 +467,7 @@ impl Writer {
     fn abort_import(&mut self, ack: Ack) {
         let wiped =
             wipe(&self.shared.db).map_err(self.shared.sled_error("discarding a refused import"));
-        let flushed = self.note_failure(wiped).and_then(|()| self.flush());
+        let flushed = self.note_failure(wiped).and_then(|()| self.flush_sled());
         self.importing = false;
         match flushed {
             Ok(()) => self.to_sync_stage(Durable::Barrier(ack)),
@@ -463,6 +493,7 @@ pub(crate) fn wipe(db: &sled::Db) -> sled::Result<()> {
 /// The state of one group being decided.
 struct Group {
     batch: sled::Batch,
+    frame: Frame,
     /// Streams this group writes to, with their versions after it.
     touched: HashMap<Uuid, StreamInfo>,
     commands: HashMap<Uuid, ([u8; 32], AppendOutcome)>,

@@ -3,6 +3,7 @@
 mod append;
 mod corruption;
 mod export_import;
+mod journal;
 mod open;
 mod properties;
 mod reads;

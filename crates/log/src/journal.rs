@@ -1,0 +1,339 @@
+//! The write-ahead journal: one `fdatasync` makes a group durable.
+//!
+//! sled 0.34.7's `flush` ends in `sync_file_range`, which does not make its
+//! writes durable on its own (see [`crate::durable`]), so a group committed
+//! through sled alone waits for two device round trips: sled's flush, then
+//! an `fsync` of its files. Instead, the writer appends each group's records
+//! to this file as one frame, and the sync stage `fdatasync`s the file once
+//! for every group waiting; that is the only wait before acknowledging.
+//! sled gets the same records in the same group (`apply_batch`, in memory),
+//! so readers find them there, and writes them out when it likes.
+//!
+//! At a checkpoint (every [`CHECKPOINT_BYTES`] of frames by default, at
+//! graceful shutdown, when the log is closed) the writer flushes sled and fsyncs its files, and then empties
+//! the journal: from then on sled alone holds those groups durably. At open,
+//! frames past sled's head are applied to sled before anything reads it,
+//! sled is made durable and the journal emptied.
+//!
+//! A frame is `[version: u8][body length: u32 LE][BLAKE3 of body: 32][body]`,
+//! and the body the group's records (`crate::record`), each as
+//! `[length: u32 LE][record]`. A frame is only acknowledged once it and
+//! every frame before it are synced, so a frame that is cut short or whose
+//! digest does not match can only be the unacknowledged end of a crash, and
+//! it and whatever follows it are dropped.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::keys;
+use crate::record::Record;
+use crate::LogError;
+
+/// The journal's file name inside the data directory.
+pub(crate) const FILE_NAME: &str = "journal";
+
+/// The default of [`crate::LogOptions::journal_checkpoint_bytes`]. Large
+/// enough that checkpoints are rare, small enough that replaying the journal
+/// at open takes a fraction of a second and that a checkpoint has little of
+/// sled's data left to write.
+pub(crate) const CHECKPOINT_BYTES: u64 = 32 * 1024 * 1024;
+
+const FRAME_VERSION: u8 = 1;
+const HEADER_LEN: usize = 1 + 4 + 32;
+
+/// The journal file, as the writer appends to it.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    file: File,
+    path: PathBuf,
+    len: u64,
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal of `dir`, positioned after its
+    /// last whole frame. The caller replays and then [`Journal::clear`]s it.
+    pub(crate) fn open(dir: &Path) -> Result<Journal, LogError> {
+        let path = dir.join(FILE_NAME);
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| LogError::io("could not open the journal", &path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| LogError::io("could not read the size of", &path, e))?
+            .len();
+        Ok(Journal { file, path, len })
+    }
+
+    /// Bytes of frames written since the last [`Journal::clear`].
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// A second handle on the same file, for the sync stage to `fdatasync`.
+    pub(crate) fn sync_handle(&self) -> Result<JournalSync, LogError> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| LogError::io("could not reopen the journal", &self.path, e))?;
+        Ok(JournalSync {
+            file,
+            path: self.path.clone(),
+        })
+    }
+
+    /// Appends one frame (not yet durable: that is the sync stage's job).
+    pub(crate) fn write(&mut self, frame: &mut Frame) -> Result<(), LogError> {
+        let (header, body) = frame.buf.split_at_mut(HEADER_LEN);
+        header[0] = FRAME_VERSION;
+        header[1..5].copy_from_slice(&len_u32(body.len()).to_le_bytes());
+        header[5..].copy_from_slice(blake3::hash(body).as_bytes());
+        self.file
+            .write_all(&frame.buf)
+            .map_err(|e| LogError::io("could not write to the journal", &self.path, e))?;
+        self.len += frame.buf.len() as u64;
+        Ok(())
+    }
+
+    /// Empties the journal, durably. Only once sled holds everything in it
+    /// durably: a crash before this leaves frames that replay skips.
+    pub(crate) fn clear(&mut self) -> Result<(), LogError> {
+        self.truncate(0)
+    }
+
+    fn truncate(&mut self, len: u64) -> Result<(), LogError> {
+        self.file
+            .set_len(len)
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| LogError::io("could not truncate the journal", &self.path, e))?;
+        self.len = len;
+        Ok(())
+    }
+
+    /// Reads every whole frame. A torn or damaged frame ends the journal:
+    /// it was never acknowledged, so it and anything after it are cut off.
+    pub(crate) fn read_frames(&mut self) -> Result<Vec<Vec<Vec<u8>>>, LogError> {
+        let mut bytes = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+        (&self.file)
+            .read_to_end(&mut bytes)
+            .map_err(|e| LogError::io("could not read the journal", &self.path, e))?;
+        let (frames, whole) = parse_frames(&bytes);
+        if whole < bytes.len() {
+            tracing::warn!(
+                journal = %self.path.display(),
+                dropped_bytes = bytes.len() - whole,
+                "dropping the unacknowledged end of the journal"
+            );
+            self.truncate(whole as u64)?;
+        }
+        Ok(frames)
+    }
+}
+
+/// The sync stage's handle on the journal.
+#[derive(Debug)]
+pub(crate) struct JournalSync {
+    file: File,
+    path: PathBuf,
+}
+
+impl JournalSync {
+    pub(crate) fn sync(&self) -> Result<(), LogError> {
+        self.file
+            .sync_data()
+            .map_err(|e| LogError::io("could not fsync", &self.path, e))
+    }
+}
+
+/// One group's frame, filled record by record while the writer decides.
+pub(crate) struct Frame {
+    buf: Vec<u8>,
+}
+
+impl Frame {
+    pub(crate) fn new() -> Frame {
+        Frame {
+            buf: vec![0; HEADER_LEN],
+        }
+    }
+
+    pub(crate) fn push(&mut self, record: &[u8]) {
+        self.buf
+            .extend_from_slice(&len_u32(record.len()).to_le_bytes());
+        self.buf.extend_from_slice(record);
+    }
+}
+
+fn len_u32(len: usize) -> u32 {
+    // Records are bounded far below 4 GiB (`record::MAX_DATA_BYTES`) and a
+    // group by `writer::MAX_GROUP` of them.
+    u32::try_from(len).expect("a journal frame is smaller than 4 GiB")
+}
+
+/// The frames' records, and how many bytes the whole frames take.
+fn parse_frames(bytes: &[u8]) -> (Vec<Vec<Vec<u8>>>, usize) {
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    while let Some((records, next)) = parse_frame(&bytes[pos..]) {
+        frames.push(records);
+        pos += next;
+    }
+    (frames, pos)
+}
+
+fn parse_frame(bytes: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
+    let header = bytes.get(..HEADER_LEN)?;
+    if header[0] != FRAME_VERSION {
+        return None;
+    }
+    let body_len = u32::from_le_bytes(header[1..5].try_into().ok()?) as usize;
+    let body = bytes.get(HEADER_LEN..HEADER_LEN.checked_add(body_len)?)?;
+    if blake3::hash(body).as_bytes() != &header[5..] {
+        return None;
+    }
+    let mut records = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        records.push(rest.get(4..4 + len)?.to_vec());
+        rest = &rest[4 + len..];
+    }
+    Some((records, HEADER_LEN + body_len))
+}
+
+/// Applies the journal's frames that sled does not have yet, in order, each
+/// as one sled batch, and returns the head after them. A frame that does
+/// not continue the chain from sled's head means the two disagree about
+/// history: that is reported as a problem (appends stop, `verify` names the
+/// damage) and nothing more is applied. Returns how many events it applied.
+pub(crate) fn replay(
+    frames: Vec<Vec<Vec<u8>>>,
+    db: &sled::Db,
+    dir: &Path,
+    problems: &mut Vec<String>,
+) -> Result<u64, LogError> {
+    let sled_err = |action| {
+        let dir = dir.to_path_buf();
+        move |source| LogError::Sled {
+            action,
+            dir,
+            source,
+        }
+    };
+    let mut head = match db
+        .get(keys::META_HEAD)
+        .map_err(sled_err("reading the head record"))?
+    {
+        Some(v) => match keys::parse_head(&v) {
+            Some(head) => head,
+            None => {
+                // Replaying onto an unknown head could only make it worse;
+                // the journal is kept for whoever repairs the store.
+                problems.push("the journal was not replayed".to_owned());
+                return Ok(0);
+            }
+        },
+        None => (0, crate::record::GENESIS),
+    };
+    let mut applied = 0;
+    for records in frames {
+        let mut batch = sled::Batch::default();
+        let mut next = head;
+        let mut already_stored = false;
+        for bytes in records {
+            let r = match Record::decode(&bytes) {
+                Ok(r) => r,
+                Err(reason) => {
+                    problems.push(format!("a journal record is unreadable: {reason}"));
+                    return Ok(applied);
+                }
+            };
+            if r.seq <= head.0 {
+                already_stored = true;
+                continue;
+            }
+            if already_stored || r.seq != next.0 + 1 || r.prev_hash != next.1 {
+                problems.push(format!(
+                    "the journal's event {} does not follow event {} of the store",
+                    r.seq, next.0
+                ));
+                return Ok(applied);
+            }
+            next = (r.seq, r.hash);
+            batch.insert(&keys::event(r.seq), bytes.as_slice());
+        }
+        if next == head {
+            continue;
+        }
+        batch.insert(keys::META_HEAD, keys::head_value(next.0, &next.1).to_vec());
+        db.apply_batch(batch)
+            .map_err(sled_err("replaying the journal"))?;
+        applied += next.0 - head.0;
+        head = next;
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(records: &[&[u8]]) -> Vec<u8> {
+        let mut f = Frame::new();
+        for r in records {
+            f.push(r);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(dir.path()).unwrap();
+        j.write(&mut f).unwrap();
+        std::fs::read(dir.path().join(FILE_NAME)).unwrap()
+    }
+
+    #[test]
+    fn whole_frames_are_read_back_and_a_torn_one_ends_the_journal() {
+        let a = frame(&[b"one", b"two"]);
+        let b = frame(&[b"three"]);
+        let mut bytes = [a.clone(), b.clone()].concat();
+        let (frames, whole) = parse_frames(&bytes);
+        assert_eq!(whole, bytes.len());
+        assert_eq!(
+            frames,
+            vec![
+                vec![b"one".to_vec(), b"two".to_vec()],
+                vec![b"three".to_vec()]
+            ]
+        );
+
+        for cut in 1..b.len() {
+            let (frames, whole) = parse_frames(&bytes[..a.len() + cut]);
+            assert_eq!((frames.len(), whole), (1, a.len()), "cut at {cut}");
+        }
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let (frames, whole) = parse_frames(&bytes);
+        assert_eq!((frames.len(), whole), (1, a.len()));
+    }
+
+    #[test]
+    fn reading_cuts_the_file_after_the_last_whole_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(dir.path()).unwrap();
+        let mut f = Frame::new();
+        f.push(b"kept");
+        j.write(&mut f).unwrap();
+        let whole = j.len();
+        drop(j);
+        let path = dir.path().join(FILE_NAME);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&[FRAME_VERSION, 200, 0, 0]);
+        std::fs::write(&path, &bytes).unwrap();
+
+        let mut j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.read_frames().unwrap(), vec![vec![b"kept".to_vec()]]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        assert_eq!(j.len(), whole);
+    }
+}
