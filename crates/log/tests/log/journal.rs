@@ -21,9 +21,8 @@ fn append_commands(log: &Log, stream: Uuid, commands: usize) {
 
 fn assert_same_log(copy: &Log, original: &Log) {
     assert_eq!(copy.head(), original.head());
-    let all = |log: &Log| {
-        serde_json::to_string(&log.read_all_as_stored(0, usize::MAX).unwrap()).unwrap()
-    };
+    let all =
+        |log: &Log| serde_json::to_string(&log.read_all_as_stored(0, usize::MAX).unwrap()).unwrap();
     assert_eq!(all(copy), all(original));
     assert!(copy.verify(&mut |_| {}).unwrap().ok);
 }
