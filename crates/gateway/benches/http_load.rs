@@ -7,8 +7,9 @@
 //! the domain's upcaster, a `Projector` following it with checkpoints, the token store, the
 //! same `tracing` subscriber at `info`), on its own multi-threaded tokio runtime bound to
 //! 127.0.0.1:0 over a temporary data directory. The clients run on a second runtime in the
-//! same process, each task with its own keep-alive HTTP/1.1 connection, so client and server
-//! share the machine's cores. Threads are named (`gateway-rt`, `load-client`, the log's
+//! same process, each task with its own keep-alive HTTP/1.1 connection (hyper's low-level
+//! client, with bodies written straight to JSON text), so client and server share the
+//! machine's cores and the client takes as little of them as it can. Threads are named (`gateway-rt`, `load-client`, the log's
 //! `stocktake-log-*`) so each phase can report the CPU each side spent per request.
 //!
 //! Setup: a large plan (2,000 actions in 10 priority areas) and a small one (50 actions),
@@ -29,11 +30,17 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use chrono::Utc;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use stocktake_domain::Command;
 use stocktake_gateway::service::{self, CommandRequest};
@@ -41,6 +48,7 @@ use stocktake_gateway::tokens::{Role, TokenStore};
 use stocktake_gateway::{app, AppState};
 use stocktake_log::{Log, LogOptions};
 use stocktake_projections::{DomainUpcaster, Projector};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
@@ -104,7 +112,8 @@ fn main() {
     );
     println!(
         "server in-process: real Log + Projector + tokens on a temp dir, its own tokio runtime; \
-         clients: a second runtime in the same process, one keep-alive connection per client"
+         clients: a second runtime in the same process, one keep-alive hyper http1 connection \
+         per client"
     );
     println!(
         "phases of {:.1} s after {:.1} s of warm-up\n",
@@ -264,20 +273,111 @@ impl Server {
         self.runtime.shutdown_timeout(Duration::from_secs(1));
         self.log.flush().expect("flush");
     }
+}
 
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
+/// One keep-alive HTTP/1.1 connection, driven by the task that uses it: hyper's low-level
+/// client with no pool, no redirects and no per-request URL parsing, so that the load generator
+/// spends its CPU on the requests rather than on itself and the server is what gets measured.
+struct Connection {
+    sender: http1::SendRequest<Full<Bytes>>,
+    driver: Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
+    host: HeaderValue,
+    authorization: HeaderValue,
+}
+
+/// A response as the load generator needs it.
+struct Answer {
+    status: StatusCode,
+    body: Bytes,
+}
+
+impl Connection {
+    async fn open(address: SocketAddr, token: &str) -> Connection {
+        let stream = TcpStream::connect(address).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let (sender, driver) = http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        let shared = |text: String| {
+            HeaderValue::from_maybe_shared(Bytes::from(text)).expect("a header value")
+        };
+        Connection {
+            sender,
+            driver: Box::pin(driver),
+            host: shared(address.to_string()),
+            authorization: shared(format!("Bearer {token}")),
+        }
+    }
+
+    async fn post(&mut self, path: &'static str, body: Bytes) -> Result<Answer, String> {
+        let request = self
+            .request(Method::POST, path)
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
+        self.send(request).await
+    }
+
+    async fn get(&mut self, path: &str) -> Result<Answer, String> {
+        let request = self
+            .request(Method::GET, path)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        self.send(request).await
+    }
+
+    fn request(&self, method: Method, path: &str) -> axum::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, self.host.clone())
+            .header(header::AUTHORIZATION, self.authorization.clone())
+    }
+
+    /// Sends one request and reads its whole answer, polling the connection in this same task
+    /// (no second task to wake per request).
+    async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, String> {
+        let sender = &mut self.sender;
+        let exchange = async move {
+            sender.ready().await.map_err(|e| e.to_string())?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok(Answer { status, body })
+        };
+        tokio::select! {
+            answer = exchange => answer,
+            ended = &mut self.driver => Err(format!("the connection ended: {ended:?}")),
+        }
     }
 }
 
-/// One keep-alive connection.
-fn new_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(1)
-        .tcp_nodelay(true)
-        .build()
-        .expect("client")
+impl Answer {
+    fn ok(self) -> Result<Bytes, String> {
+        if self.status.is_success() {
+            Ok(self.body)
+        } else {
+            Err(format!(
+                "{}: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            ))
+        }
+    }
 }
+
+const COMMANDS: &str = "/api/v1/commands";
 
 struct Plan {
     id: Uuid,
@@ -286,72 +386,51 @@ struct Plan {
     blocked: Arc<Vec<AtomicBool>>,
 }
 
-async fn post(client: &reqwest::Client, server: &Server, body: &Value) -> Result<(), String> {
-    let response = client
-        .post(server.url("/api/v1/commands"))
-        .bearer_auth(&server.token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    let text = response.text().await.map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("{status}: {text}"))
-    }
-}
-
 /// A plan with `n` started actions, built over HTTP by 32 clients.
 async fn setup_plan(server: &Server, title: &str, n: usize) -> Plan {
-    let client = new_client();
+    let mut connection = Connection::open(server.address, &server.token).await;
     let plan_id = Uuid::new_v4();
     let create = json!({"type": "create_plan", "plan_id": plan_id, "title": title,
         "organisation": "Load test council"});
-    post(&client, server, &create).await.expect("create_plan");
+    let mut post = async |body: Value| {
+        connection
+            .post(COMMANDS, Bytes::from(body.to_string()))
+            .await
+            .and_then(Answer::ok)
+    };
+    post(create).await.expect("create_plan");
     let areas: Vec<Uuid> = (0..AREAS).map(|_| Uuid::new_v4()).collect();
     for (i, area) in areas.iter().enumerate() {
         let add = json!({"type": "add_priority_area", "plan_id": plan_id, "area_id": area,
             "number": i + 1, "title": format!("Priority area {}", i + 1),
             "lead": "Head of Service"});
-        post(&client, server, &add)
-            .await
-            .expect("add_priority_area");
+        post(add).await.expect("add_priority_area");
     }
     let actions: Arc<Vec<Uuid>> = Arc::new((0..n).map(|_| Uuid::new_v4()).collect());
     let areas = Arc::new(areas);
     let workers = 32.min(n.max(1));
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| {
-            let (actions, areas) = (actions.clone(), areas.clone());
-            let server_url = server.url("/api/v1/commands");
-            let token = server.token.clone();
-            tokio::spawn(async move {
-                let client = new_client();
-                for i in (w..actions.len()).step_by(workers) {
-                    let add = json!({"type": "add_action", "plan_id": plan_id,
+    let mut tasks = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let (actions, areas) = (actions.clone(), areas.clone());
+        let mut connection = Connection::open(server.address, &server.token).await;
+        tasks.push(tokio::spawn(async move {
+            for i in (w..actions.len()).step_by(workers) {
+                let add = json!({"type": "add_action", "plan_id": plan_id,
                         "area_id": areas[i % areas.len()], "action_id": actions[i],
                         "title": format!("Action {i}"), "owner": "Service manager",
                         "due_on": "2030-12-31"});
-                    let start = json!({"type": "change_action_status", "action_id": actions[i],
+                let start = json!({"type": "change_action_status", "action_id": actions[i],
                         "status": "in_progress", "rag": "amber"});
-                    for body in [add, start] {
-                        let response = client
-                            .post(&server_url)
-                            .bearer_auth(&token)
-                            .header("content-type", "application/json")
-                            .body(body.to_string())
-                            .send()
-                            .await
-                            .expect("send");
-                        assert!(response.status().is_success(), "setup command refused");
-                    }
+                for body in [add, start] {
+                    connection
+                        .post(COMMANDS, Bytes::from(body.to_string()))
+                        .await
+                        .and_then(Answer::ok)
+                        .expect("setup command refused");
                 }
-            })
-        })
-        .collect();
+            }
+        }));
+    }
     for task in tasks {
         task.await.expect("setup task");
     }
@@ -444,15 +523,17 @@ impl Rng {
 const RAGS: [&str; 3] = ["red", "amber", "green"];
 
 /// The next command of client `task` of `clients`: on a random action of its own share, so
-/// that its status changes are always valid transitions.
-fn next_command(plan: &Plan, task: usize, clients: usize, rng: &mut Rng, n: u64) -> Value {
+/// that its status changes are always valid transitions. Written straight to JSON text, as a
+/// client that sends fixed shapes would: nothing in it needs escaping.
+fn next_command(plan: &Plan, task: usize, clients: usize, rng: &mut Rng, n: u64) -> String {
     let share = (plan.actions.len() - task).div_ceil(clients);
     let index = task + clients * rng.below(share);
     let action = plan.actions[index];
     let rag = RAGS[rng.below(RAGS.len())];
     if rng.below(2) == 0 {
-        json!({"type": "record_progress", "action_id": action,
-            "note": format!("Load test progress note {n}"), "rag": rag})
+        format!(
+            r#"{{"type":"record_progress","action_id":"{action}","note":"Load test progress note {n}","rag":"{rag}"}}"#
+        )
     } else {
         let blocked = &plan.blocked[index];
         let (status, rag) = if blocked.load(Ordering::Relaxed) {
@@ -461,8 +542,9 @@ fn next_command(plan: &Plan, task: usize, clients: usize, rng: &mut Rng, n: u64)
             ("blocked", "red")
         };
         blocked.store(!blocked.load(Ordering::Relaxed), Ordering::Relaxed);
-        json!({"type": "change_action_status", "action_id": action, "status": status,
-            "rag": rag, "note": format!("Load test status change {n}")})
+        format!(
+            r#"{{"type":"change_action_status","action_id":"{action}","status":"{status}","rag":"{rag}","note":"Load test status change {n}"}}"#
+        )
     }
 }
 
@@ -477,10 +559,9 @@ async fn http_commands(
     let clients = clients.min(plan.actions.len());
     let start = Instant::now();
     let window = (start + warmup, start + warmup + phase);
-    let url = server.url("/api/v1/commands");
     let tasks: Vec<_> = (0..clients)
         .map(|task| {
-            let (url, token) = (url.clone(), server.token.clone());
+            let (address, token) = (server.address, server.token.clone());
             let plan = Plan {
                 id: plan.id,
                 actions: plan.actions.clone(),
@@ -488,33 +569,21 @@ async fn http_commands(
             };
             let acknowledged = acknowledged.clone();
             tokio::spawn(async move {
-                let client = new_client();
+                let mut connection = Connection::open(address, &token).await;
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((task as u64 + 1) * 0x1000_0001));
                 let mut run = TaskRun::default();
                 let mut n = 0u64;
                 while Instant::now() < window.1 {
                     n += 1;
-                    let body = next_command(&plan, task, clients, &mut rng, n).to_string();
+                    let body = Bytes::from(next_command(&plan, task, clients, &mut rng, n));
                     let started = Instant::now();
-                    let result = async {
-                        let response = client
-                            .post(&url)
-                            .bearer_auth(&token)
-                            .header("content-type", "application/json")
-                            .body(body)
-                            .send()
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        let status = response.status();
-                        let text = response.text().await.map_err(|e| e.to_string())?;
-                        if status.is_success() {
+                    let result = connection
+                        .post(COMMANDS, body)
+                        .await
+                        .and_then(Answer::ok)
+                        .map(|_| {
                             acknowledged.fetch_add(1, Ordering::Relaxed);
-                            Ok(())
-                        } else {
-                            Err(format!("{status}: {text}"))
-                        }
-                    }
-                    .await;
+                        });
                     run.record(started, window, result);
                 }
                 run
@@ -555,7 +624,9 @@ async fn service_commands(
                 let mut n = 0u64;
                 while Instant::now() < window.1 {
                     n += 1;
-                    let body = next_command(&plan, task, clients, &mut rng, n);
+                    let body: Value =
+                        serde_json::from_str(&next_command(&plan, task, clients, &mut rng, n))
+                            .expect("a command is JSON");
                     let started = Instant::now();
                     let mut fields = body.as_object().expect("object").clone();
                     let name = fields.remove("type").expect("type");
@@ -611,33 +682,18 @@ async fn http_reads(
 ) -> Run {
     let start = Instant::now();
     let window = (start + warmup, start + warmup + phase);
-    let url = server.url(&format!("/api/v1/plans/{}", plan.id));
+    let path: Arc<str> = format!("/api/v1/plans/{}", plan.id).into();
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let (url, token) = (url.clone(), server.token.clone());
+            let (address, token, path) = (server.address, server.token.clone(), path.clone());
             tokio::spawn(async move {
-                let client = new_client();
+                let mut connection = Connection::open(address, &token).await;
                 let mut run = TaskRun::default();
                 while Instant::now() < window.1 {
                     let started = Instant::now();
-                    let result = async {
-                        let response = client
-                            .get(&url)
-                            .bearer_auth(&token)
-                            .send()
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        let status = response.status();
-                        let body = response.bytes().await.map_err(|e| e.to_string())?;
-                        if status.is_success() {
-                            Ok(body.len())
-                        } else {
-                            Err(format!("{status}: {}", String::from_utf8_lossy(&body)))
-                        }
-                    }
-                    .await;
-                    if let Ok(len) = result {
-                        run.bytes = len;
+                    let result = connection.get(&path).await.and_then(Answer::ok);
+                    if let Ok(body) = &result {
+                        run.bytes = body.len();
                     }
                     run.record(started, window, result.map(|_| ()));
                 }
