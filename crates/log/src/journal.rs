@@ -204,17 +204,38 @@ fn parse_frame(bytes: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
     Some((records, HEADER_LEN + body_len))
 }
 
-/// Applies the journal's frames that sled does not have yet, in order, each
-/// as one sled batch, and returns the head after them. A frame that does
-/// not continue the chain from sled's head means the two disagree about
-/// history: that is reported as a problem (appends stop, `verify` names the
-/// damage) and nothing more is applied. Returns how many events it applied.
-pub(crate) fn replay(
+/// What [`recover`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Recovery {
+    /// Events applied to sled from the journal.
+    pub replayed: u64,
+    /// Events sled held past the last head record, cut off.
+    pub cut: u64,
+}
+
+/// Brings sled up to date with the journal: applies the frames sled does not
+/// have yet, in order, each as one sled batch (checking that each record
+/// holds the next seq and links to the previous hash), then removes any
+/// events past the resulting head record.
+///
+/// Those can only be part of a group that was never acknowledged: the writer
+/// inserts a group's records one by one, its head record last, after the
+/// journal has the group, and acknowledges only once the journal's copy is
+/// synced; every acknowledged group is therefore either in the journal or
+/// made durable in sled, head record included, by a checkpoint. Cutting
+/// them keeps groups all-or-nothing after a power cut that left sled with
+/// more than the journal.
+///
+/// A frame that does not continue the chain from sled's head means the two
+/// disagree about history: that is reported as a problem (appends stop,
+/// `verify` names the damage) and nothing more is applied or cut. So is a
+/// store without a readable head record.
+pub(crate) fn recover(
     frames: Vec<Vec<Vec<u8>>>,
     db: &sled::Db,
     dir: &Path,
     problems: &mut Vec<String>,
-) -> Result<u64, LogError> {
+) -> Result<Recovery, LogError> {
     let sled_err = |action| {
         let dir = dir.to_path_buf();
         move |source| LogError::Sled {
@@ -223,22 +244,27 @@ pub(crate) fn replay(
             source,
         }
     };
-    let mut head = match db
+    let mut recovery = Recovery::default();
+    let head = match db
         .get(keys::META_HEAD)
         .map_err(sled_err("reading the head record"))?
     {
-        Some(v) => match keys::parse_head(&v) {
-            Some(head) => head,
-            None => {
-                // Replaying onto an unknown head could only make it worse;
-                // the journal is kept for whoever repairs the store.
-                problems.push("the journal was not replayed".to_owned());
-                return Ok(0);
-            }
-        },
-        None => (0, crate::record::GENESIS),
+        Some(v) => keys::parse_head(&v),
+        None if db
+            .range(keys::event(0)..=keys::event(u64::MAX))
+            .next()
+            .is_none() =>
+        {
+            Some((0, crate::record::GENESIS))
+        }
+        None => None,
     };
-    let mut applied = 0;
+    let Some(mut head) = head else {
+        // Replaying onto an unknown head could only make it worse; the
+        // journal is kept for whoever repairs the store.
+        problems.push("the store's head record is missing or malformed".to_owned());
+        return Ok(recovery);
+    };
     for records in frames {
         let mut batch = sled::Batch::default();
         let mut next = head;
@@ -248,7 +274,7 @@ pub(crate) fn replay(
                 Ok(r) => r,
                 Err(reason) => {
                     problems.push(format!("a journal record is unreadable: {reason}"));
-                    return Ok(applied);
+                    return Ok(recovery);
                 }
             };
             if r.seq <= head.0 {
@@ -260,7 +286,7 @@ pub(crate) fn replay(
                     "the journal's event {} does not follow event {} of the store",
                     r.seq, next.0
                 ));
-                return Ok(applied);
+                return Ok(recovery);
             }
             next = (r.seq, r.hash);
             batch.insert(&keys::event(r.seq), bytes.as_slice());
@@ -271,10 +297,23 @@ pub(crate) fn replay(
         batch.insert(keys::META_HEAD, keys::head_value(next.0, &next.1).to_vec());
         db.apply_batch(batch)
             .map_err(sled_err("replaying the journal"))?;
-        applied += next.0 - head.0;
+        recovery.replayed += next.0 - head.0;
         head = next;
     }
-    Ok(applied)
+
+    let mut cut = sled::Batch::default();
+    for key in db
+        .range(keys::event(head.0 + 1)..=keys::event(u64::MAX))
+        .keys()
+    {
+        cut.remove(key.map_err(sled_err("finding events past the head record"))?);
+        recovery.cut += 1;
+    }
+    if recovery.cut > 0 {
+        db.apply_batch(cut)
+            .map_err(sled_err("removing an unacknowledged group"))?;
+    }
+    Ok(recovery)
 }
 
 #[cfg(test)]

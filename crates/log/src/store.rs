@@ -111,23 +111,32 @@ impl Log {
         };
 
         check_format(&db, &dir)?;
-        let mut problems = Vec::new();
-        let mut journal = Journal::open(&dir)?;
-        let frames = journal.read_frames()?;
-        let replayed = journal::replay(frames, &db, &dir, &mut problems)?;
-        if replayed > 0 {
-            tracing::info!(
-                dir = %dir.display(),
-                events = replayed,
-                "applied the journal's last groups to the store"
-            );
-        }
+        // Before the journal: an import runs only on an empty log, so the
+        // journal has nothing of it, and its events have no head record yet.
         if db
             .contains_key(keys::META_IMPORTING)
             .map_err(sled_err("checking for an unfinished import"))?
         {
             tracing::warn!(dir = %dir.display(), "discarding an import that did not finish");
             writer::wipe(&db).map_err(sled_err("discarding an unfinished import"))?;
+        }
+        let mut problems = Vec::new();
+        let mut journal = Journal::open(&dir)?;
+        let frames = journal.read_frames()?;
+        let recovery = journal::recover(frames, &db, &dir, &mut problems)?;
+        if recovery.replayed > 0 {
+            tracing::info!(
+                dir = %dir.display(),
+                events = recovery.replayed,
+                "applied the journal's last groups to the store"
+            );
+        }
+        if recovery.cut > 0 {
+            tracing::warn!(
+                dir = %dir.display(),
+                events = recovery.cut,
+                "removed the part of an unacknowledged group that the store held past its head record"
+            );
         }
         db.flush().map_err(sled_err("flushing"))?;
         let syncer = Syncer::new(&dir, &sled_dir)?;

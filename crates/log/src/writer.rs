@@ -4,8 +4,8 @@
 //! everything pending, decides each request in order against its own state
 //! (idempotency, stream type, expected version), encodes and chains the
 //! events, writes the whole group as one frame of the journal
-//! ([`crate::journal`]) and as one sled `apply_batch`, then hands the group
-//! to the sync stage ([`crate::sync`]), which fsyncs the journal, publishes
+//! ([`crate::journal`]) and inserts its records into sled, then hands the
+//! group to the sync stage ([`crate::sync`]), which fsyncs the journal, publishes
 //! and answers the callers. One fsync per group rather than per append is
 //! what makes durable appends fast under concurrency; running the fsync of
 //! one group while the writer prepares the next keeps the disk and the CPU
@@ -16,6 +16,14 @@
 //! Each append writes one sled key per event (plus one head record per
 //! group); the stream and command indexes live in memory
 //! ([`crate::shared::Index`]), because sled's cost is per inserted key.
+//!
+//! The records go into sled as plain inserts in seq order, the head record
+//! last, not as an atomic `apply_batch`: sled 0.34 starts writing its
+//! buffers out (`pwrite` + `sync_file_range` on its I/O threads) at every
+//! batch, which took the device from the journal's `fdatasync` once per
+//! group. The journal is what makes a group atomic and durable; sled
+//! recovers a prefix of its inserts, and open cuts any part of a group past
+//! the head record (see `store.rs`).
 //!
 //! The writer's state (head, stream versions, the shared index) runs ahead
 //! of what readers see by the groups in the sync stage. Anything it reads
@@ -214,6 +222,18 @@ impl Writer {
         self.note_failure(flushed)
     }
 
+    /// Inserts a group's records into sled, then its head record.
+    fn insert(&self, records: Vec<([u8; 9], Vec<u8>)>, head: &[u8]) -> Result<(), LogError> {
+        let db = &self.shared.db;
+        for (key, record) in records {
+            db.insert(key, record)
+                .map_err(self.shared.sled_error("writing events"))?;
+        }
+        db.insert(keys::META_HEAD, head)
+            .map_err(self.shared.sled_error("writing the head record"))?;
+        Ok(())
+    }
+
     /// Makes sled hold everything durably, then empties the journal.
     fn checkpoint(&mut self) -> Result<(), LogError> {
         self.flush_sled()?;
@@ -260,7 +280,7 @@ impl Writer {
         }
 
         let mut group = Group {
-            batch: sled::Batch::default(),
+            records: Vec::new(),
             frame: Frame::new(),
             touched: HashMap::new(),
             commands: HashMap::new(),
@@ -276,16 +296,11 @@ impl Writer {
 
         let events = group.last_seq - self.last_seq;
         if events > 0 {
-            group.batch.insert(
-                keys::META_HEAD,
-                keys::head_value(group.last_seq, &group.last_hash).to_vec(),
-            );
-            let written = self.journal.write(&mut group.frame).and_then(|()| {
-                self.shared
-                    .db
-                    .apply_batch(group.batch)
-                    .map_err(self.shared.sled_error("writing events"))
-            });
+            let head = keys::head_value(group.last_seq, &group.last_hash);
+            let written = self
+                .journal
+                .write(&mut group.frame)
+                .and_then(|()| self.insert(group.records, &head));
             if let Err(e) = self.note_failure(written) {
                 let failed = Durable::Group {
                     last_seq: 0,
@@ -392,7 +407,7 @@ impl Writer {
                 &mut bytes,
             );
             group.frame.push(&bytes);
-            group.batch.insert(&keys::event(seq), bytes);
+            group.records.push((keys::event(seq), bytes));
             events.push(AppendedEvent {
                 seq,
                 event_id: e.event_id,
@@ -492,7 +507,8 @@ pub(crate) fn wipe(db: &sled::Db) -> sled::Result<()> {
 
 /// The state of one group being decided.
 struct Group {
-    batch: sled::Batch,
+    /// Event keys and records, in seq order.
+    records: Vec<([u8; 9], Vec<u8>)>,
     frame: Frame,
     /// Streams this group writes to, with their versions after it.
     touched: HashMap<Uuid, StreamInfo>,

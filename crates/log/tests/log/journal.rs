@@ -133,3 +133,36 @@ fn a_journal_that_does_not_continue_the_store_stops_appends_and_is_kept() {
     drop(log_b);
     assert_eq!(std::fs::read(b.join("journal")).unwrap(), foreign);
 }
+
+#[test]
+fn events_the_store_holds_past_its_head_record_are_cut_at_open() {
+    // What a power cut can leave: sled wrote part of a group on its own,
+    // the journal never got it to disk, and nobody was told it was written.
+    let dir = tempfile::tempdir().unwrap();
+    let stream = Uuid::new_v4();
+    {
+        let log = open(dir.path());
+        append_commands(&log, stream, 5);
+    }
+    {
+        let db = sled::open(dir.path().join("sled")).unwrap();
+        let last = db.get(event_key(10)).unwrap().unwrap();
+        db.insert(event_key(11), last.clone()).unwrap();
+        db.insert(event_key(12), last).unwrap();
+        db.flush().unwrap();
+    }
+    let log = open(dir.path());
+    assert_eq!(log.head().last_seq, 10);
+    assert!(log.verify(&mut |_| {}).unwrap().ok);
+    let next = log
+        .append_blocking(request_n(stream, ExpectedVersion::Exactly(10), 1))
+        .unwrap();
+    assert_eq!(next.events[0].seq, 11);
+    assert_eq!(log.read_all_as_stored(10, 10).unwrap().len(), 1);
+}
+
+fn event_key(seq: u64) -> Vec<u8> {
+    let mut key = vec![b'E'];
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
