@@ -1,4 +1,4 @@
-//! The data directory: the log (`LOCK`, `sled/`), `tokens.json`, `director.token` and
+//! The data directory: the log (`LOCK`, `journal`, `sled/`), `tokens.json`, `director.token` and
 //! `projections/`. Opening it takes the log's lock, so one process owns it at a time.
 
 use std::path::{Path, PathBuf};
