@@ -356,6 +356,49 @@ mod tests {
         assert_eq!((frames.len(), whole), (1, a.len()));
     }
 
+    fn encoded(frames: &[Vec<Vec<u8>>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for records in frames {
+            let mut f = Frame::new();
+            for r in records {
+                f.push(r);
+            }
+            let (header, body) = f.buf.split_at_mut(HEADER_LEN);
+            header[0] = FRAME_VERSION;
+            header[1..5].copy_from_slice(&len_u32(body.len()).to_le_bytes());
+            header[5..].copy_from_slice(blake3::hash(body).as_bytes());
+            out.extend_from_slice(&f.buf);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Whatever a crash or a bad disk does to the end of the journal,
+        /// reading it gives back a prefix of the frames written, never a
+        /// changed one, and never panics.
+        #[test]
+        fn a_cut_or_damaged_journal_reads_as_a_prefix_of_what_was_written(
+            frames in proptest::collection::vec(
+                proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 1..4),
+                0..6,
+            ),
+            cut in proptest::num::usize::ANY,
+            flip in proptest::option::of((proptest::num::usize::ANY, 1u8..=255)),
+        ) {
+            let mut bytes = encoded(&frames);
+            let cut = if bytes.is_empty() { 0 } else { cut % (bytes.len() + 1) };
+            bytes.truncate(cut);
+            if let Some((at, mask)) = flip.filter(|_| !bytes.is_empty()) {
+                let at = at % bytes.len();
+                bytes[at] ^= mask;
+            }
+            let (read, whole) = parse_frames(&bytes);
+            proptest::prop_assert!(read.len() <= frames.len());
+            proptest::prop_assert_eq!(&read[..], &frames[..read.len()]);
+            proptest::prop_assert_eq!(whole, encoded(&read).len());
+        }
+    }
+
     #[test]
     fn reading_cuts_the_file_after_the_last_whole_frame() {
         let dir = tempfile::tempdir().unwrap();
