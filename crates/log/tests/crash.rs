@@ -9,7 +9,9 @@
 //! their original seqs, and that `verify` passes.
 //!
 //! Killing after a number of acknowledgements rather than after a time
-//! keeps the test independent of the machine's speed.
+//! keeps the test independent of the machine's speed. Every other cycle the
+//! child checkpoints its journal every few kilobytes, so that kills also
+//! land while sled is being made durable and the journal emptied.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -25,6 +27,9 @@ use stocktake_log::{
 use uuid::Uuid;
 
 const CHILD_ENV: &str = "STOCKTAKE_LOG_CRASH_CHILD";
+const CHECKPOINT_ENV: &str = "STOCKTAKE_LOG_CRASH_CHECKPOINT_BYTES";
+/// About every ten groups of this test's appends.
+const SMALL_CHECKPOINT_BYTES: u64 = 8 * 1024;
 const CYCLES: usize = 24;
 const MAX_ACKS_BEFORE_KILL: usize = 300;
 const APPENDERS: usize = 16;
@@ -92,8 +97,14 @@ fn crash_recovery() -> (usize, usize) {
 /// SIGKILLs it. Returns every complete line it printed.
 fn run_and_kill(data: &Path, kill_after: usize, cycle: usize) -> Vec<Ack> {
     let exe = std::env::current_exe().expect("own path");
+    let checkpoint_bytes = if cycle % 2 == 0 {
+        SMALL_CHECKPOINT_BYTES
+    } else {
+        LogOptions::default().journal_checkpoint_bytes
+    };
     let mut child = Command::new(exe)
         .env(CHILD_ENV, data)
+        .env(CHECKPOINT_ENV, checkpoint_bytes.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -234,7 +245,14 @@ fn new_event(i: usize) -> NewEvent {
 /// Appends forever from many tasks: new streams, shared streams with
 /// expected versions (and so conflicts), multi-event commands.
 fn child(dir: &Path) {
-    let log = Log::open(dir, LogOptions::default()).expect("child: open");
+    let options = LogOptions {
+        journal_checkpoint_bytes: std::env::var(CHECKPOINT_ENV)
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(SMALL_CHECKPOINT_BYTES),
+        ..LogOptions::default()
+    };
+    let log = Log::open(dir, options).expect("child: open");
     let shared_streams: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
