@@ -53,6 +53,7 @@
 //! `sled/` (the store; see `keys.rs` for its key space and `record.rs` for
 //! the record format and hash). `docs/RELIABILITY.md` says what survives what.
 
+mod applied;
 mod durable;
 mod error;
 mod event;

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 
 use uuid::Uuid;
 
+use crate::applied::Applied;
 use crate::durable::Syncer;
 use crate::journal::{self, Journal};
 use crate::keys;
@@ -168,16 +169,21 @@ impl Log {
                 .map_err(|e| LogError::io("could not start a thread for", &dir, e))
         };
         let (durable_tx, durable_rx) = mpsc::channel();
+        let applied = Arc::new(Applied::new(head.0));
+        let sync_applied = applied.clone();
         let sync_shared = shared.clone();
         let sync_stage = spawn(
             "stocktake-log-sync",
-            Box::new(move || sync::run(sync_shared, syncer, journal_sync, durable_rx)),
+            Box::new(move || {
+                sync::run(sync_shared, syncer, journal_sync, &sync_applied, durable_rx);
+            }),
         )?;
         let (tx, rx) = mpsc::channel();
         let writer = Writer::new(
             shared.clone(),
             journal,
             options.journal_checkpoint_bytes,
+            applied,
             durable_tx,
             sync_stage,
             head,

@@ -6,7 +6,9 @@
 //! subscribers, and only then answers the callers, in order. While it waits
 //! for the disk, the writer is already deciding and writing the next group.
 //! Barriers and imports, which the writer sends after flushing sled, also
-//! make sled's own files durable ([`Syncer::sync`]).
+//! make sled's own files durable ([`Syncer::sync`]). The writer sends a
+//! group as soon as the journal has it and inserts it into sled meanwhile;
+//! a group is published only once it is in sled too ([`Applied`]).
 //!
 //! If the fsync fails, nothing waiting is acknowledged and the log refuses
 //! all further writes: after a failed fsync the kernel may have dropped the
@@ -15,6 +17,7 @@
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
+use crate::applied::Applied;
 use crate::durable::Syncer;
 use crate::journal::JournalSync;
 use crate::record::Hash;
@@ -50,6 +53,16 @@ impl Durable {
                 }
             }
             Durable::Import { ack, .. } | Durable::Barrier(ack) => drop(ack.send(Err(refusal()))),
+        }
+    }
+
+    /// The seq sled must hold before this item is published.
+    fn needs_seq(&self) -> u64 {
+        match self {
+            Durable::Group {
+                last_seq, events, ..
+            } if *events > 0 => *last_seq,
+            _ => 0,
         }
     }
 
@@ -95,16 +108,26 @@ pub(crate) fn run(
     shared: Arc<Shared>,
     mut syncer: Syncer,
     journal: JournalSync,
+    applied: &Applied,
     rx: Receiver<Durable>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut items = vec![first];
         items.extend(rx.try_iter());
         let store_too = items.iter().any(Durable::needs_store_sync);
+        let inserted_up_to = items.iter().map(Durable::needs_seq).max().unwrap_or(0);
         let synced = shared
             .failure()
             .and_then(|()| journal.sync())
-            .and_then(|()| if store_too { syncer.sync() } else { Ok(()) });
+            .and_then(|()| if store_too { syncer.sync() } else { Ok(()) })
+            .and_then(|()| {
+                if applied.wait_for(inserted_up_to) {
+                    return Ok(());
+                }
+                shared.failure().and(Err(LogError::WriterFailed {
+                    reason: "a group could not be put into the store".to_owned(),
+                }))
+            });
         match synced {
             Ok(()) => items.into_iter().for_each(|item| item.complete(&shared)),
             Err(e) => {

@@ -38,6 +38,7 @@ use std::thread::JoinHandle;
 
 use uuid::Uuid;
 
+use crate::applied::Applied;
 use crate::journal::{Frame, Journal};
 use crate::keys;
 use crate::record::{self, Fields, Hash};
@@ -97,6 +98,7 @@ pub(crate) struct Writer {
     shared: Arc<Shared>,
     journal: Journal,
     checkpoint_bytes: u64,
+    applied: Arc<Applied>,
     durable: Sender<Durable>,
     sync_stage: JoinHandle<()>,
     last_seq: u64,
@@ -111,6 +113,7 @@ impl Writer {
         shared: Arc<Shared>,
         journal: Journal,
         checkpoint_bytes: u64,
+        applied: Arc<Applied>,
         durable: Sender<Durable>,
         sync_stage: JoinHandle<()>,
         head: (u64, Hash),
@@ -120,6 +123,7 @@ impl Writer {
             shared,
             journal,
             checkpoint_bytes,
+            applied,
             durable,
             sync_stage,
             last_seq: head.0,
@@ -296,11 +300,7 @@ impl Writer {
 
         let events = group.last_seq - self.last_seq;
         if events > 0 {
-            let head = keys::head_value(group.last_seq, &group.last_hash);
-            let written = self
-                .journal
-                .write(&mut group.frame)
-                .and_then(|()| self.insert(group.records, &head));
+            let written = self.journal.write(&mut group.frame);
             if let Err(e) = self.note_failure(written) {
                 let failed = Durable::Group {
                     last_seq: 0,
@@ -314,11 +314,6 @@ impl Writer {
             self.last_seq = group.last_seq;
             self.last_hash = group.last_hash;
             self.streams.extend(group.touched);
-            self.shared.update_index(|index| {
-                for (stream_id, stream_type, command_id, span) in &group.added {
-                    index.add(*stream_id, stream_type, *command_id, *span);
-                }
-            });
         }
         self.to_sync_stage(Durable::Group {
             last_seq: self.last_seq,
@@ -326,6 +321,21 @@ impl Writer {
             replies,
             events,
         });
+        if events > 0 {
+            let head = keys::head_value(self.last_seq, &self.last_hash);
+            let inserted = self.insert(group.records, &head);
+            if self.note_failure(inserted).is_err() {
+                // The sync stage fails the group rather than publish it.
+                self.applied.fail();
+                return;
+            }
+            self.shared.update_index(|index| {
+                for (stream_id, stream_type, command_id, span) in &group.added {
+                    index.add(*stream_id, stream_type, *command_id, *span);
+                }
+            });
+            self.applied.advance(self.last_seq);
+        }
         if self.journal.len() >= self.checkpoint_bytes {
             // A failure is noted and refuses every later append.
             let _ = self.checkpoint();
@@ -469,6 +479,7 @@ impl Writer {
         self.importing = false;
         self.last_seq = last_seq;
         self.last_hash = hash;
+        self.applied.advance(last_seq);
         self.streams = index.stream_infos();
         // Readers see none of it before the sync stage publishes the head.
         self.shared.replace_index(index);
