@@ -19,7 +19,7 @@ use crate::record::{self, Hash, GENESIS};
 use crate::shared::{CommandSpan, Index, Shared};
 use crate::subscription::Subscription;
 use crate::sync;
-use crate::writer::{self, Control, Msg, Reply, Writer};
+use crate::writer::{self, Control, Msg, Reply, Stages, Writer};
 use crate::{
     export, import, verify, AppendError, AppendOutcome, AppendRequest, Head, ImportError, LogError,
     LogMetrics, StoredEvent, Upcaster, VerifyReport,
@@ -179,16 +179,14 @@ impl Log {
             }),
         )?;
         let (tx, rx) = mpsc::channel();
-        let writer = Writer::new(
-            shared.clone(),
+        let stages = Stages {
             journal,
-            options.journal_checkpoint_bytes,
+            checkpoint_bytes: options.journal_checkpoint_bytes,
             applied,
-            durable_tx,
+            durable: durable_tx,
             sync_stage,
-            head,
-            streams,
-        );
+        };
+        let writer = Writer::new(shared.clone(), stages, head, streams);
         let handle = spawn("stocktake-log-writer", Box::new(move || writer.run(rx)))?;
         Ok(Log {
             inner: Arc::new(Inner {

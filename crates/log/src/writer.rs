@@ -94,6 +94,17 @@ pub(crate) enum Control {
     ImportAbort(Ack),
 }
 
+/// What the writer hands its groups on to.
+pub(crate) struct Stages {
+    pub journal: Journal,
+    /// See [`crate::LogOptions::journal_checkpoint_bytes`].
+    pub checkpoint_bytes: u64,
+    pub applied: Arc<Applied>,
+    /// The sync stage's queue, and the thread to join at the end.
+    pub durable: Sender<Durable>,
+    pub sync_stage: JoinHandle<()>,
+}
+
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     journal: Journal,
@@ -111,14 +122,17 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn new(
         shared: Arc<Shared>,
-        journal: Journal,
-        checkpoint_bytes: u64,
-        applied: Arc<Applied>,
-        durable: Sender<Durable>,
-        sync_stage: JoinHandle<()>,
+        stages: Stages,
         head: (u64, Hash),
         streams: HashMap<Uuid, StreamInfo>,
     ) -> Writer {
+        let Stages {
+            journal,
+            checkpoint_bytes,
+            applied,
+            durable,
+            sync_stage,
+        } = stages;
         Writer {
             shared,
             journal,
