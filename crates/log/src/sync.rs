@@ -1,14 +1,14 @@
 //! The sync stage: the second half of a group commit.
 //!
-//! The writer hands over each group once the journal and sled have it. This
+//! The writer hands over each group as soon as the journal has it. This
 //! thread takes every group waiting, makes them durable with one
-//! `fdatasync` of the journal, publishes the new head to readers and
-//! subscribers, and only then answers the callers, in order. While it waits
-//! for the disk, the writer is already deciding and writing the next group.
-//! Barriers and imports, which the writer sends after flushing sled, also
-//! make sled's own files durable ([`Syncer::sync`]). The writer sends a
-//! group as soon as the journal has it and inserts it into sled meanwhile;
-//! a group is published only once it is in sled too ([`Applied`]).
+//! `fdatasync` of the journal, waits until the writer has also put them
+//! into sled ([`Applied`]; the writer does that meanwhile), publishes the
+//! new head to readers and subscribers, and only then answers the callers,
+//! in order. While it waits for the disk, the writer inserts and then
+//! decides and writes the next group. Barriers and imports, which the
+//! writer sends after flushing sled, also make sled's own files durable
+//! ([`Syncer::sync`]).
 //!
 //! If the fsync fails, nothing waiting is acknowledged and the log refuses
 //! all further writes: after a failed fsync the kernel may have dropped the

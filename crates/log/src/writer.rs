@@ -4,12 +4,13 @@
 //! everything pending, decides each request in order against its own state
 //! (idempotency, stream type, expected version), encodes and chains the
 //! events, writes the whole group as one frame of the journal
-//! ([`crate::journal`]) and inserts its records into sled, then hands the
-//! group to the sync stage ([`crate::sync`]), which fsyncs the journal, publishes
-//! and answers the callers. One fsync per group rather than per append is
-//! what makes durable appends fast under concurrency; running the fsync of
-//! one group while the writer prepares the next keeps the disk and the CPU
-//! busy at the same time. Every so many bytes of journal
+//! ([`crate::journal`]), hands the group to the sync stage ([`crate::sync`]),
+//! which fsyncs the journal, publishes and answers the callers, and inserts
+//! the group's records into sled while the sync stage waits for the disk.
+//! One fsync per group rather than per append is what makes durable appends
+//! fast under concurrency; running the fsync of one group while the writer
+//! inserts it and prepares the next keeps the disk and the CPU busy at the
+//! same time. Every so many bytes of journal
 //! ([`crate::LogOptions::journal_checkpoint_bytes`]) the writer makes sled
 //! durable and empties the journal.
 //!
