@@ -12,6 +12,7 @@
 pub mod http;
 pub mod locks;
 pub mod metrics;
+mod observe;
 pub mod openapi;
 pub mod overview_cache;
 pub mod problem;
@@ -19,11 +20,10 @@ pub mod service;
 pub mod state;
 pub mod tokens;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -103,8 +103,7 @@ pub fn app(state: AppState) -> Router {
                     }),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(middleware::from_fn_with_state(state.clone(), track))
-                .layer(middleware::from_fn(problem_for_bare_errors))
+                .layer(observe::ObserveLayer::new(state.clone()))
                 .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
                 .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
@@ -117,63 +116,6 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed(method: axum::http::Method) -> ApiError {
     ApiError::MethodNotAllowed(method.to_string())
-}
-
-/// Layers below the handlers (body limit, timeout) answer in plain text; clients get every
-/// error in one shape.
-async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if is_problem {
-        return response;
-    }
-    match response.status() {
-        // An extractor's rejection, e.g. a path segment that is not UTF-8.
-        StatusCode::BAD_REQUEST => {
-            let text = axum::body::to_bytes(response.into_body(), 4096)
-                .await
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            ApiError::bad_field("path", text).into_response()
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge { limit: BODY_LIMIT }.into_response()
-        }
-        StatusCode::REQUEST_TIMEOUT => {
-            let mut timeout =
-                ApiError::Unavailable("the request took too long".into()).into_response();
-            *timeout.status_mut() = StatusCode::REQUEST_TIMEOUT;
-            timeout
-        }
-        _ => response,
-    }
-}
-
-async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    let metrics = state.metrics();
-    metrics
-        .requests
-        .get_or_create(&metrics::RequestLabels {
-            method,
-            route: route.clone(),
-            status: response.status().as_u16(),
-        })
-        .inc();
-    metrics
-        .latency
-        .get_or_create(&metrics::RouteLabels { route })
-        .observe(started.elapsed().as_secs_f64());
-    response
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

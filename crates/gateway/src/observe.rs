@@ -1,0 +1,160 @@
+//! The layer every request passes just outside its handler: it turns the plain-text errors of
+//! the layers below (body limit, timeout, extractor rejections) into problem bodies, and counts
+//! the request and its latency for `/metrics`.
+//!
+//! One hand-written service rather than two `middleware::from_fn`s: each of those clones and
+//! boxes the rest of the stack and boxes its own future on every request, and on the command
+//! path that bookkeeping cost more than the metrics themselves.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
+use tower::{Layer, Service};
+
+use crate::http::commands::BODY_LIMIT;
+use crate::metrics::{RequestLabels, RouteLabels};
+use crate::openapi::ROUTES;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone)]
+pub struct ObserveLayer {
+    state: AppState,
+}
+
+impl ObserveLayer {
+    pub fn new(state: AppState) -> Self {
+        ObserveLayer { state }
+    }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Error = Infallible> + Clone + Send + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = method_label(request.method());
+        let route = route_label(request.extensions().get::<MatchedPath>());
+        // The service that was polled ready serves this request; its clone waits for the next.
+        let ready = self.inner.clone();
+        let future = std::mem::replace(&mut self.inner, ready).call(request);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let Ok(response) = future.await;
+            let response = problem_for_bare_errors(response.into_response()).await;
+            let metrics = state.metrics();
+            metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    method,
+                    route: route.clone(),
+                    status: response.status().as_u16(),
+                })
+                .inc();
+            metrics
+                .latency
+                .get_or_create(&RouteLabels { route })
+                .observe(started.elapsed().as_secs_f64());
+            Ok(response)
+        })
+    }
+}
+
+fn method_label(method: &Method) -> Cow<'static, str> {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::TRACE,
+        Method::CONNECT,
+    ];
+    const NAMES: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+    ];
+    match KNOWN.iter().position(|m| m == method) {
+        Some(i) => Cow::Borrowed(NAMES[i]),
+        None => Cow::Owned(method.as_str().to_owned()),
+    }
+}
+
+/// The route's pattern, as the router matched it; every pattern is one of [`ROUTES`].
+fn route_label(matched: Option<&MatchedPath>) -> Cow<'static, str> {
+    let Some(matched) = matched else {
+        return Cow::Borrowed("unmatched");
+    };
+    let path = matched.as_str();
+    ROUTES.iter().find(|(_, route)| *route == path).map_or_else(
+        || Cow::Owned(path.to_owned()),
+        |(_, route)| Cow::Borrowed(*route),
+    )
+}
+
+/// Layers below the handlers (body limit, timeout) answer in plain text; clients get every
+/// error in one shape.
+async fn problem_for_bare_errors(response: Response) -> Response {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return response;
+    }
+    match response.status() {
+        // An extractor's rejection, e.g. a path segment that is not UTF-8.
+        StatusCode::BAD_REQUEST => {
+            let text = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            ApiError::bad_field("path", text).into_response()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge { limit: BODY_LIMIT }.into_response()
+        }
+        StatusCode::REQUEST_TIMEOUT => {
+            let mut timeout =
+                ApiError::Unavailable("the request took too long".into()).into_response();
+            *timeout.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            timeout
+        }
+        _ => response,
+    }
+}
