@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use stocktake_domain::{Command, StreamType, TimeInput};
@@ -48,14 +47,20 @@ pub struct CommandResponse {
 pub async fn post_command(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    // The headers are moved out of the request, not copied as a `HeaderMap` extractor would.
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
     json_content_type(&headers)?;
-    let body = body.map_err(|rejection| match rejection {
-        BytesRejection::FailedToBufferBody(_) => ApiError::PayloadTooLarge { limit: BODY_LIMIT },
-        other => ApiError::bad_field("body", other.body_text()),
-    })?;
+    let body = Bytes::from_request(Request::from_parts(parts, body), &state)
+        .await
+        .map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(_) => {
+                ApiError::PayloadTooLarge { limit: BODY_LIMIT }
+            }
+            other => ApiError::bad_field("body", other.body_text()),
+        })?;
     let original: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_field("body", format!("is not valid JSON: {e}")))?;
     let digest = request_digest(caller.name(), &original);
@@ -124,7 +129,7 @@ pub async fn post_command(
             .collect(),
         head_hash: outcome.head_hash.clone(),
     };
-    let mut response = Json(body).into_response();
+    let mut response = json_response(&body)?;
     response.headers_mut().insert(
         "etag",
         HeaderValue::from_str(&format!("\"{}\"", outcome.stream_version)).expect("digits"),
@@ -135,6 +140,21 @@ pub async fn post_command(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// `Json`'s response starts from a 128-byte buffer and regrows it while writing an answer of
+/// 250 bytes or more; this one is written into a buffer of the size it needs.
+fn json_response(body: &CommandResponse) -> Result<Response, ApiError> {
+    let mut bytes = Vec::with_capacity(320 + 160 * body.events.len());
+    serde_json::to_writer(&mut bytes, body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response())
 }
 
 /// A command is JSON: a body sent as anything else (a form, plain text, nothing said) is
