@@ -28,6 +28,7 @@
 //! Every figure is printed in a table and as a `RESULT {json}` line.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
@@ -92,6 +93,9 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: not for journald or a log file, and
+        // not paid for on every request span when nobody will see them.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let base = std::env::var_os("STOCKTAKE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);

@@ -92,6 +92,11 @@ pub fn app(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                // A span per request at info, so that whatever is logged while serving it
+                // names the request id, method and path. The line per request (tower-http's
+                // on_request and on_response) stays at debug: at tens of thousands of
+                // requests a second it would cost more than the request and flood the
+                // journal; /metrics carries the counts and latencies per route instead.
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request| {
                         let request_id = request

@@ -1,5 +1,6 @@
 //! `stocktake serve`: the HTTP API on an embedded store, until SIGINT or SIGTERM.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -20,6 +21,9 @@ pub fn run(data_dir: &Path, listen: SocketAddr, demo: bool) -> anyhow::Result<()
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: not for journald or a log file, and
+        // not paid for on every request span when nobody will see them.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let log = data_dir::open_log(data_dir, "the API of the server already running on it")?;
     if demo && log.head().last_seq == 0 {
