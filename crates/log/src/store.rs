@@ -34,7 +34,7 @@ pub struct LogOptions {
     /// sled's page cache size.
     pub cache_capacity_bytes: u64,
     /// How many bytes of groups the journal holds before a checkpoint makes
-    /// sled durable and empties it: what a restart after a crash replays at
+    /// sled durable and starts it over: what a restart after a crash replays at
     /// most, and how much of sled's data a checkpoint writes at once.
     pub journal_checkpoint_bytes: u64,
 }
@@ -122,7 +122,8 @@ impl Log {
             writer::wipe(&db).map_err(sled_err("discarding an unfinished import"))?;
         }
         let mut problems = Vec::new();
-        let mut journal = Journal::open(&dir)?;
+        let grow = journal::GROW_BYTES.min(options.journal_checkpoint_bytes);
+        let mut journal = Journal::open(&dir, grow)?;
         let frames = journal.read_frames()?;
         let recovery = journal::recover(frames, &db, &dir, &mut problems)?;
         if recovery.replayed > 0 {
@@ -147,7 +148,7 @@ impl Log {
         if problems.is_empty() {
             // sled now holds every group durably. With problems, appends
             // stop and the journal is kept for whoever repairs the store.
-            journal.clear()?;
+            journal.clear();
         }
         let journal_sync = journal.sync_handle()?;
         let streams = index.stream_infos();
@@ -369,7 +370,7 @@ impl Log {
         Ok(store + journal)
     }
 
-    /// Makes sled hold everything durably and empties the journal. Appends
+    /// Makes sled hold everything durably and starts the journal over. Appends
     /// are durable when acknowledged already; this is for graceful shutdown
     /// (the next open has nothing to replay).
     pub fn flush(&self) -> Result<(), LogError> {
