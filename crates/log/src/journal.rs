@@ -199,10 +199,34 @@ impl Frame {
         }
     }
 
+    /// Empties the frame for the next group, keeping its buffer.
+    pub(crate) fn reset(&mut self) {
+        self.buf.truncate(HEADER_LEN);
+    }
+
+    #[cfg(test)]
     pub(crate) fn push(&mut self, record: &[u8]) {
-        self.buf
-            .extend_from_slice(&len_u32(record.len()).to_le_bytes());
-        self.buf.extend_from_slice(record);
+        self.push_with(|buf| buf.extend_from_slice(record));
+    }
+
+    /// Appends the record that `encode` writes to the buffer it is given,
+    /// and returns where the record's bytes are, for [`Frame::record`].
+    pub(crate) fn push_with<T>(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>) -> T,
+    ) -> (std::ops::Range<usize>, T) {
+        let prefix = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        let start = self.buf.len();
+        let out = encode(&mut self.buf);
+        let end = self.buf.len();
+        self.buf[prefix..start].copy_from_slice(&len_u32(end - start).to_le_bytes());
+        (start..end, out)
+    }
+
+    /// A record's bytes, as [`Frame::push_with`] placed them.
+    pub(crate) fn record(&self, at: std::ops::Range<usize>) -> &[u8] {
+        &self.buf[at]
     }
 }
 

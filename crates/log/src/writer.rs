@@ -109,6 +109,8 @@ pub(crate) struct Stages {
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     journal: Journal,
+    /// The last group's frame, kept for its buffer.
+    frame: Frame,
     checkpoint_bytes: u64,
     applied: Arc<Applied>,
     durable: Sender<Durable>,
@@ -137,6 +139,7 @@ impl Writer {
         Writer {
             shared,
             journal,
+            frame: Frame::new(),
             checkpoint_bytes,
             applied,
             durable,
@@ -242,10 +245,15 @@ impl Writer {
     }
 
     /// Inserts a group's records into sled, then its head record.
-    fn insert(&self, records: Vec<([u8; 9], Vec<u8>)>, head: &[u8]) -> Result<(), LogError> {
+    fn insert(
+        &self,
+        frame: &Frame,
+        records: &[(u64, std::ops::Range<usize>)],
+        head: &[u8],
+    ) -> Result<(), LogError> {
         let db = &self.shared.db;
-        for (key, record) in records {
-            db.insert(key, record)
+        for (seq, at) in records {
+            db.insert(keys::event(*seq), frame.record(at.clone()))
                 .map_err(self.shared.sled_error("writing events"))?;
         }
         db.insert(keys::META_HEAD, head)
@@ -298,18 +306,28 @@ impl Writer {
             return;
         }
 
+        let mut frame = std::mem::replace(&mut self.frame, Frame::new());
+        frame.reset();
         let mut group = Group {
             records: Vec::new(),
-            frame: Frame::new(),
+            frame,
             touched: HashMap::new(),
             commands: HashMap::new(),
             added: Vec::new(),
             last_seq: self.last_seq,
             last_hash: self.last_hash,
         };
-        let mut replies = Vec::with_capacity(appends.len());
+        let mut replies: Vec<(Reply, Result<AppendOutcome, AppendError>)> =
+            Vec::with_capacity(appends.len());
         for (request, reply) in appends {
-            let result = self.decide(&request, &mut group);
+            let result = self.decide(&request, &mut group, &replies);
+            if let Ok(outcome) = &result {
+                if !outcome.duplicate {
+                    group
+                        .commands
+                        .insert(request.command_id, (request.request_digest, replies.len()));
+                }
+            }
             replies.push((reply, result));
         }
 
@@ -324,6 +342,7 @@ impl Writer {
                     events: 0,
                 };
                 failed.fail(&e);
+                self.frame = group.frame;
                 return;
             }
             self.last_seq = group.last_seq;
@@ -338,10 +357,11 @@ impl Writer {
         });
         if events > 0 {
             let head = keys::head_value(self.last_seq, &self.last_hash);
-            let inserted = self.insert(group.records, &head);
+            let inserted = self.insert(&group.frame, &group.records, &head);
             if self.note_failure(inserted).is_err() {
                 // The sync stage fails the group rather than publish it.
                 self.applied.fail();
+                self.frame = group.frame;
                 return;
             }
             self.shared.update_index(|index| {
@@ -351,22 +371,33 @@ impl Writer {
             });
             self.applied.advance(self.last_seq);
         }
+        self.frame = group.frame;
         if self.journal.len() >= self.checkpoint_bytes {
             // A failure is noted and refuses every later append.
             let _ = self.checkpoint();
         }
     }
 
-    fn decide(&self, req: &AppendRequest, group: &mut Group) -> Result<AppendOutcome, AppendError> {
+    /// Decides one append of the group; `earlier` holds the group's answers
+    /// so far, which a repeated command id within the group gets again.
+    fn decide(
+        &self,
+        req: &AppendRequest,
+        group: &mut Group,
+        earlier: &[(Reply, Result<AppendOutcome, AppendError>)],
+    ) -> Result<AppendOutcome, AppendError> {
         validate(req)?;
         let stream_id = req.stream.stream_id;
 
-        if let Some((digest, outcome)) = group.commands.get(&req.command_id) {
+        if let Some((digest, at)) = group.commands.get(&req.command_id) {
             return if *digest == req.request_digest {
-                Ok(AppendOutcome {
-                    duplicate: true,
-                    ..outcome.clone()
-                })
+                match &earlier[*at].1 {
+                    Ok(outcome) => Ok(AppendOutcome {
+                        duplicate: true,
+                        ..outcome.clone()
+                    }),
+                    Err(_) => unreachable!("only appended commands are remembered"),
+                }
             } else {
                 Err(AppendError::IdempotencyMismatch {
                     command_id: req.command_id,
@@ -410,29 +441,30 @@ impl Writer {
         for (i, e) in req.events.iter().enumerate() {
             let seq = first_seq + i as u64;
             let stream_version = version + 1 + i as u64;
-            let mut bytes = Vec::new();
-            group.last_hash = record::encode(
-                &Fields {
-                    prev_hash: &group.last_hash,
-                    seq,
-                    stream_id,
-                    stream_version,
-                    stream_type: &stream_type,
-                    event_type: &e.event_type,
-                    schema_version: e.schema_version,
-                    data: e.data.get().as_bytes(),
-                    event_id: e.event_id,
-                    recorded_at: e.recorded_at,
-                    effective_at: e.effective_at,
-                    command_id: req.command_id,
-                    correlation_id: e.correlation_id,
-                    actor: &e.actor,
-                    request_digest: &req.request_digest,
-                },
-                &mut bytes,
-            );
-            group.frame.push(&bytes);
-            group.records.push((keys::event(seq), bytes));
+            let (at, hash) = group.frame.push_with(|buf| {
+                record::encode(
+                    &Fields {
+                        prev_hash: &group.last_hash,
+                        seq,
+                        stream_id,
+                        stream_version,
+                        stream_type: &stream_type,
+                        event_type: &e.event_type,
+                        schema_version: e.schema_version,
+                        data: e.data.get().as_bytes(),
+                        event_id: e.event_id,
+                        recorded_at: e.recorded_at,
+                        effective_at: e.effective_at,
+                        command_id: req.command_id,
+                        correlation_id: e.correlation_id,
+                        actor: &e.actor,
+                        request_digest: &req.request_digest,
+                    },
+                    buf,
+                )
+            });
+            group.last_hash = hash;
+            group.records.push((seq, at));
             events.push(AppendedEvent {
                 seq,
                 event_id: e.event_id,
@@ -458,17 +490,13 @@ impl Writer {
             },
         );
 
-        let outcome = AppendOutcome {
+        Ok(AppendOutcome {
             stream_id,
             stream_version: new_version,
             events,
             head_hash: crate::record::to_hex(&group.last_hash),
             duplicate: false,
-        };
-        group
-            .commands
-            .insert(req.command_id, (req.request_digest, outcome.clone()));
-        Ok(outcome)
+        })
     }
 
     fn finish_import(&mut self, last_seq: u64, hash: Hash, index: Index, ack: Ack) {
@@ -533,12 +561,15 @@ pub(crate) fn wipe(db: &sled::Db) -> sled::Result<()> {
 
 /// The state of one group being decided.
 struct Group {
-    /// Event keys and records, in seq order.
-    records: Vec<([u8; 9], Vec<u8>)>,
+    /// The group's records, encoded once into its journal frame.
     frame: Frame,
+    /// Each event's seq and where its record is in the frame, in seq order.
+    records: Vec<(u64, std::ops::Range<usize>)>,
     /// Streams this group writes to, with their versions after it.
     touched: HashMap<Uuid, StreamInfo>,
-    commands: HashMap<Uuid, ([u8; 32], AppendOutcome)>,
+    /// The commands appended so far, with their request digest and where
+    /// their answer is among the group's.
+    commands: HashMap<Uuid, ([u8; 32], usize)>,
     /// Index entries to add once sled has the group.
     added: Vec<(Uuid, Arc<str>, Uuid, CommandSpan)>,
     last_seq: u64,

@@ -106,6 +106,36 @@ fn a_retried_command_returns_the_original_outcome_and_writes_nothing() {
 }
 
 #[test]
+fn a_command_sent_twice_at_once_is_written_once_and_answered_twice() {
+    // Sent together, the copies usually land in one group commit; the
+    // answers must not depend on whether they do.
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let req = request_n(Uuid::new_v4(), ExpectedVersion::Exactly(0), 2);
+    let mut other = req.clone();
+    other.request_digest = [7; 32];
+    let rt = crate::support::runtime();
+    for _ in 0..20 {
+        let (first, second, mismatched) = rt.block_on(async {
+            tokio::join!(
+                log.append(req.clone()),
+                log.append(req.clone()),
+                log.append(other.clone())
+            )
+        });
+        let (first, second) = (first.unwrap(), second.unwrap());
+        assert_eq!(first.events, second.events);
+        assert_eq!(first.head_hash, second.head_hash);
+        assert!(second.duplicate);
+        assert!(matches!(
+            mismatched,
+            Err(AppendError::IdempotencyMismatch { .. })
+        ));
+    }
+    assert_eq!(log.head().last_seq, 2);
+}
+
+#[test]
 fn the_same_command_id_with_a_different_request_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
