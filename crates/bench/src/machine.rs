@@ -103,6 +103,14 @@ pub struct Load {
     pub samples: usize,
 }
 
+/// Writes every dirty page back to disk (`sync(1)`), so that what runs next
+/// does not queue its own flushes behind the writeback of a build.
+pub fn write_back_dirty_pages() {
+    if let Err(e) = Command::new("sync").status() {
+        eprintln!("could not run sync(1): {e}");
+    }
+}
+
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?

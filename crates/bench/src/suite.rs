@@ -136,6 +136,8 @@ pub fn run(options: &Options) -> Result<(), String> {
         machine.cores, machine.cpu, machine.kernel, machine.disk
     );
     let load = LoadSampler::start(Duration::from_secs(5));
+    // The suite itself was just built.
+    crate::machine::write_back_dirty_pages();
     let mut c = Collected::default();
     let logs = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| options.root.join("target"), PathBuf::from)
