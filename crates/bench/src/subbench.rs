@@ -43,7 +43,14 @@ impl SubBench {
         // meanwhile measures its fsyncs queued behind that writeback (the
         // log bench read 20 to 30 % lower in runs started right after one).
         let built = Command::new(&cargo)
-            .args(["bench", "-p", self.package, "--bench", self.bench, "--no-run"])
+            .args([
+                "bench",
+                "-p",
+                self.package,
+                "--bench",
+                self.bench,
+                "--no-run",
+            ])
             .current_dir(root)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
