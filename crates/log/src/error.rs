@@ -97,6 +97,19 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// Turns sled's error while doing `action` in `dir` into a [`LogError::Sled`].
+    pub(crate) fn sled(
+        action: &'static str,
+        dir: &std::path::Path,
+    ) -> impl FnOnce(sled::Error) -> LogError {
+        let dir = dir.to_path_buf();
+        move |source| LogError::Sled {
+            action,
+            dir,
+            source,
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

@@ -299,14 +299,7 @@ pub(crate) fn recover(
     dir: &Path,
     problems: &mut Vec<String>,
 ) -> Result<Recovery, LogError> {
-    let sled_err = |action| {
-        let dir = dir.to_path_buf();
-        move |source| LogError::Sled {
-            action,
-            dir,
-            source,
-        }
-    };
+    let sled_err = |action| LogError::sled(action, dir);
     let mut recovery = Recovery::default();
     let head = match db
         .get(keys::META_HEAD)

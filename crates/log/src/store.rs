@@ -102,14 +102,7 @@ impl Log {
                 dir: dir.clone(),
                 source,
             })?;
-        let sled_err = |action| {
-            let dir = dir.clone();
-            move |source| LogError::Sled {
-                action,
-                dir,
-                source,
-            }
-        };
+        let sled_err = |action| LogError::sled(action, &dir);
 
         check_format(&db, &dir)?;
         // Before the journal: an import runs only on an empty log, so the
@@ -476,14 +469,7 @@ fn load_head(
     dir: &Path,
     problems: &mut Vec<String>,
 ) -> Result<(u64, Hash), LogError> {
-    let sled_err = |action| {
-        let dir = dir.to_path_buf();
-        move |source| LogError::Sled {
-            action,
-            dir,
-            source,
-        }
-    };
+    let sled_err = |action| LogError::sled(action, dir);
     let last = db
         .range(keys::event(0)..=keys::event(u64::MAX))
         .next_back()
