@@ -15,7 +15,7 @@ fn event_key(seq: u64) -> Vec<u8> {
 }
 
 fn with_sled(dir: &Path, f: impl FnOnce(&sled::Db)) {
-    let db = sled::open(dir.join("sled")).unwrap();
+    let db = crate::support::open_sled(dir);
     f(&db);
     db.flush().unwrap();
 }
@@ -44,8 +44,7 @@ fn a_single_changed_byte_anywhere_in_an_event_is_reported_at_that_seq() {
     ten_events(dir.path());
     assert_eq!(first_bad_seq(dir.path()), None);
 
-    let original = sled::open(dir.path().join("sled"))
-        .unwrap()
+    let original = crate::support::open_sled(dir.path())
         .get(event_key(5))
         .unwrap()
         .unwrap()

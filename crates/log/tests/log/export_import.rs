@@ -34,7 +34,7 @@ fn assert_empty(dir: &Path) {
     assert_eq!(log.head().last_seq, 0);
     assert!(log.read_all(0, 10).unwrap().is_empty());
     drop(log);
-    let db = sled::open(dir.join("sled")).unwrap();
+    let db = crate::support::open_sled(dir);
     let keys: Vec<Vec<u8>> = db.iter().keys().map(|k| k.unwrap().to_vec()).collect();
     assert_eq!(
         keys,
@@ -201,7 +201,7 @@ fn an_import_interrupted_by_a_crash_is_discarded_at_the_next_open() {
     import_lines(dir.path(), &lines).unwrap();
     // What a crash between two import chunks leaves: events and the marker.
     {
-        let db = sled::open(dir.path().join("sled")).unwrap();
+        let db = crate::support::open_sled(dir.path());
         db.insert(b"Mimporting", &b"1"[..]).unwrap();
         db.flush().unwrap();
     }

@@ -159,7 +159,7 @@ fn events_the_store_holds_past_its_head_record_are_cut_at_open() {
         append_commands(&log, stream, 5);
     }
     {
-        let db = sled::open(dir.path().join("sled")).unwrap();
+        let db = crate::support::open_sled(dir.path());
         let last = db.get(event_key(10)).unwrap().unwrap();
         db.insert(event_key(11), last.clone()).unwrap();
         db.insert(event_key(12), last).unwrap();

@@ -68,7 +68,7 @@ fn everything_acknowledged_is_there_after_a_reopen() {
 fn a_directory_holding_another_sled_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path().join("sled")).unwrap();
+        let db = crate::support::open_sled(dir.path());
         db.insert(b"something", b"else").unwrap();
         db.flush().unwrap();
     }

@@ -76,3 +76,14 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// sled itself on a data directory, to change its store behind the log's
+/// back. Without sled's background flusher: with it, the file lock can
+/// outlive the `Db` by a moment and make the next `Log::open` fail.
+pub fn open_sled(data_dir: &Path) -> sled::Db {
+    sled::Config::new()
+        .path(data_dir.join("sled"))
+        .flush_every_ms(None)
+        .open()
+        .expect("open sled")
+}
