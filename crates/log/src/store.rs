@@ -89,19 +89,18 @@ impl Log {
         let dir = lock::create_dir(dir.as_ref())?;
         let lock = DirLock::acquire(&dir)?;
         let sled_dir = dir.join(SLED_DIR);
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&sled_dir)
             .cache_capacity(options.cache_capacity_bytes)
             // The journal makes groups durable and checkpoints flush sled;
             // a background flusher would only add a second thread
             // contending for sled's locks.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|source| LogError::Sled {
-                action: "opening",
-                dir: dir.clone(),
-                source,
-            })?;
+            .flush_every_ms(None);
+        let db = open_sled(&config).map_err(|source| LogError::Sled {
+            action: "opening",
+            dir: dir.clone(),
+            source,
+        })?;
         let sled_err = |action| LogError::sled(action, &dir);
 
         check_format(&db, &dir)?;
@@ -430,6 +429,26 @@ impl Iterator for Pages<'_> {
                 self.done = true;
                 Some(Err(e))
             }
+        }
+    }
+}
+
+/// Opens sled, waiting a moment if its own file lock is still held. With the
+/// directory's lock taken, only a `Log` of this process that was just
+/// dropped can hold it: sled's I/O threads let go of its file a little after
+/// the `Db` is dropped.
+fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match config.open() {
+            // sled 0.34.7 reports the lock as a custom I/O error with this text.
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            result => return result,
         }
     }
 }

@@ -78,12 +78,22 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// sled itself on a data directory, to change its store behind the log's
-/// back. Without sled's background flusher: with it, the file lock can
-/// outlive the `Db` by a moment and make the next `Log::open` fail.
+/// back. sled's I/O threads can hold its file lock a moment after a `Log`
+/// (or a `Db`) is dropped, so this waits for it as `Log::open` does.
 pub fn open_sled(data_dir: &Path) -> sled::Db {
-    sled::Config::new()
+    let config = sled::Config::new()
         .path(data_dir.join("sled"))
-        .flush_every_ms(None)
-        .open()
-        .expect("open sled")
+        .flush_every_ms(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            result => return result.expect("open sled"),
+        }
+    }
 }
