@@ -109,9 +109,11 @@ fn method_label(method: &Method) -> Cow<'static, str> {
     const NAMES: [&str; 9] = [
         "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT",
     ];
+    // Any other method is a label of its own only once: a client inventing
+    // methods must not grow `/metrics` without bound.
     match KNOWN.iter().position(|m| m == method) {
         Some(i) => Cow::Borrowed(NAMES[i]),
-        None => Cow::Owned(method.as_str().to_owned()),
+        None => Cow::Borrowed("other"),
     }
 }
 
