@@ -62,6 +62,9 @@ pub(crate) struct Journal {
     len: u64,
     /// The file's length: zeros or old frames beyond `len`.
     allocated: u64,
+    /// The file's offset, if known: a write that follows the last one
+    /// (nearly every write) needs no seek first.
+    cursor: Option<u64>,
     grow_bytes: u64,
 }
 
@@ -90,6 +93,7 @@ impl Journal {
             path,
             len: 0,
             allocated,
+            cursor: Some(0),
             grow_bytes: grow_bytes.max(1),
         })
     }
@@ -126,6 +130,7 @@ impl Journal {
             .and_then(|()| self.file.write_all(&frame.buf))
             .map_err(|e| LogError::io("could not write to the journal", &self.path, e))?;
         self.len = end;
+        self.cursor = Some(end);
         Ok(())
     }
 
@@ -145,11 +150,17 @@ impl Journal {
             })
             .map_err(|e| LogError::io("could not extend the journal", &self.path, e))?;
         self.allocated = target;
+        self.cursor = Some(target);
         Ok(())
     }
 
+    /// Moves the file's offset to `offset`, forgetting it until the caller
+    /// records where its write or read left it.
     fn at(&mut self, offset: u64) -> std::io::Result<()> {
-        self.file.seek(SeekFrom::Start(offset)).map(drop)
+        if self.cursor.take() != Some(offset) {
+            self.file.seek(SeekFrom::Start(offset))?;
+        }
+        Ok(())
     }
 
     /// Starts the journal over: the next frame goes to offset 0. Only once
@@ -188,11 +199,14 @@ impl JournalSync {
 }
 
 /// One group's frame, filled record by record while the writer decides.
+/// The default is an empty buffer, to be [`Frame::reset`] before use.
+#[derive(Default)]
 pub(crate) struct Frame {
     buf: Vec<u8>,
 }
 
 impl Frame {
+    #[cfg(test)]
     pub(crate) fn new() -> Frame {
         Frame {
             buf: vec![0; HEADER_LEN],
@@ -201,7 +215,8 @@ impl Frame {
 
     /// Empties the frame for the next group, keeping its buffer.
     pub(crate) fn reset(&mut self) {
-        self.buf.truncate(HEADER_LEN);
+        self.buf.clear();
+        self.buf.resize(HEADER_LEN, 0);
     }
 
     #[cfg(test)]

@@ -96,11 +96,7 @@ impl Log {
             // a background flusher would only add a second thread
             // contending for sled's locks.
             .flush_every_ms(None);
-        let db = open_sled(&config).map_err(|source| LogError::Sled {
-            action: "opening",
-            dir: dir.clone(),
-            source,
-        })?;
+        let db = open_sled(&config).map_err(LogError::sled("opening", &dir))?;
         let sled_err = |action| LogError::sled(action, &dir);
 
         check_format(&db, &dir)?;
@@ -454,12 +450,8 @@ fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
 }
 
 fn check_format(db: &sled::Db, dir: &Path) -> Result<(), LogError> {
-    let sled_err = |source| LogError::Sled {
-        action: "reading its format",
-        dir: dir.to_path_buf(),
-        source,
-    };
-    match db.get(keys::META_FORMAT).map_err(sled_err)? {
+    let sled_err = || LogError::sled("reading its format", dir);
+    match db.get(keys::META_FORMAT).map_err(sled_err())? {
         Some(v) if &*v == keys::FORMAT_VALUE => Ok(()),
         Some(v) => Err(LogError::Format {
             dir: dir.to_path_buf(),
@@ -470,7 +462,7 @@ fn check_format(db: &sled::Db, dir: &Path) -> Result<(), LogError> {
         }),
         None if db.is_empty() => {
             db.insert(keys::META_FORMAT, keys::FORMAT_VALUE)
-                .map_err(sled_err)?;
+                .map_err(sled_err())?;
             Ok(())
         }
         None => Err(LogError::Format {

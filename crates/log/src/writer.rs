@@ -139,7 +139,7 @@ impl Writer {
         Writer {
             shared,
             journal,
-            frame: Frame::new(),
+            frame: Frame::default(),
             checkpoint_bytes,
             applied,
             durable,
@@ -306,7 +306,7 @@ impl Writer {
             return;
         }
 
-        let mut frame = std::mem::replace(&mut self.frame, Frame::new());
+        let mut frame = std::mem::take(&mut self.frame);
         frame.reset();
         let mut group = Group {
             records: Vec::new(),
