@@ -95,26 +95,13 @@ where
 }
 
 fn method_label(method: &Method) -> Cow<'static, str> {
-    const KNOWN: [Method; 9] = [
-        Method::GET,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::HEAD,
-        Method::OPTIONS,
-        Method::PATCH,
-        Method::TRACE,
-        Method::CONNECT,
-    ];
-    const NAMES: [&str; 9] = [
+    const KNOWN: [&str; 9] = [
         "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT",
     ];
     // Any other method is a label of its own only once: a client inventing
     // methods must not grow `/metrics` without bound.
-    match KNOWN.iter().position(|m| m == method) {
-        Some(i) => Cow::Borrowed(NAMES[i]),
-        None => Cow::Borrowed("other"),
-    }
+    let known = KNOWN.iter().find(|known| **known == method.as_str());
+    Cow::Borrowed(known.copied().unwrap_or("other"))
 }
 
 /// The route's pattern, as the router matched it; every pattern is one of [`ROUTES`].
