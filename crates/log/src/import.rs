@@ -3,9 +3,9 @@
 //! Every line is checked as it is read: it must be exactly the line export
 //! would write for its event, follow the previous line's seq, link to its
 //! hash, hash to its own `hash`, and continue its stream. Checked lines are
-//! encoded into large sled batches that the writer applies while the next
-//! chunk is being checked (two cores at work). An "importing" marker goes
-//! down with the first chunk and is removed with the final fsync; a refused
+//! encoded into large chunks that the writer inserts (on two threads) while
+//! the next chunk is being checked. An "importing" marker goes down before
+//! the first chunk and is removed with the final fsync; a refused
 //! file, a vanished importer or a crash leaves the marker, and the log is
 //! wiped back to empty (by the writer, or at the next open). Readers see
 //! nothing until the import is complete, because the published head stays
@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::keys;
 use crate::record::{self, Hash, GENESIS};
 use crate::shared::{CommandSpan, Index, StreamInfo};
 use crate::writer::{Control, ImportChunk, Msg};
@@ -81,15 +80,12 @@ struct Importer {
     /// The current command and its stream.
     command: Option<(Uuid, Uuid)>,
     index: Index,
-    batch: sled::Batch,
-    in_batch: usize,
+    chunk: ImportChunk,
     in_flight: Option<Receiver<Result<(), LogError>>>,
 }
 
 impl Default for Importer {
     fn default() -> Self {
-        let mut batch = sled::Batch::default();
-        batch.insert(keys::META_IMPORTING, &b"1"[..]);
         Importer {
             line_no: 0,
             expected: 1,
@@ -97,8 +93,7 @@ impl Default for Importer {
             streams: HashMap::new(),
             command: None,
             index: Index::default(),
-            batch,
-            in_batch: 0,
+            chunk: ImportChunk::default(),
             in_flight: None,
         }
     }
@@ -134,7 +129,7 @@ impl Importer {
                     reason,
                 })?;
             progress(seq);
-            if self.in_batch >= CHUNK_EVENTS {
+            if self.chunk.len() >= CHUNK_EVENTS {
                 self.ship(claim)?;
             }
         }
@@ -165,18 +160,14 @@ impl Importer {
         if let Some(rx) = self.in_flight.take() {
             wait(rx)?;
         }
-        let batch = std::mem::take(&mut self.batch);
-        self.in_batch = 0;
+        let chunk = std::mem::take(&mut self.chunk);
         let (ack_tx, ack_rx) = sync_channel(1);
-        send(
-            claim.tx,
-            Control::ImportChunk(ImportChunk { batch }, ack_tx),
-        )?;
+        send(claim.tx, Control::ImportChunk(chunk, ack_tx))?;
         self.in_flight = Some(ack_rx);
         Ok(())
     }
 
-    /// Checks one line and adds its event to the batch.
+    /// Checks one line and adds its event to the chunk.
     fn accept(&mut self, text: &str, record: &mut Vec<u8>) -> Result<u64, String> {
         let event: StoredEvent = serde_json::from_str(text)
             .map_err(|e| format!("is not a valid event envelope: {e}"))?;
@@ -228,8 +219,7 @@ impl Importer {
         info.version = event.stream_version;
         self.track_command(&event)?;
 
-        self.batch.insert(&keys::event(seq), record.as_slice());
-        self.in_batch += 1;
+        self.chunk.push((seq, sled::IVec::from(record.as_slice())));
         self.prev = hash;
         self.expected += 1;
         Ok(seq)

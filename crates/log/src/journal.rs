@@ -6,7 +6,7 @@
 //! an `fsync` of its files. Instead, the writer appends each group's records
 //! to this file as one frame, and the sync stage `fdatasync`s the file once
 //! for every group waiting; that is the only wait before acknowledging.
-//! sled gets the same records in the same group (`apply_batch`, in memory),
+//! sled gets the same records as plain inserts (in memory),
 //! so readers find them there, and writes them out when it likes.
 //!
 //! At a checkpoint (every [`CHECKPOINT_BYTES`] of frames by default, at

@@ -69,10 +69,12 @@ impl Reply {
 
 pub(crate) type Ack = SyncSender<Result<(), LogError>>;
 
-/// A chunk of a running import, already verified and encoded.
-pub(crate) struct ImportChunk {
-    pub batch: sled::Batch,
-}
+/// A chunk of a running import, already verified and encoded: each event's
+/// seq and record. The importer makes the `IVec`s, which sled keeps as its
+/// cached copies; when the writer's threads copied the records out of one
+/// buffer instead, the cache lived in their malloc arenas and a `read_all`
+/// scan of the imported log ran 15 to 25 % slower.
+pub(crate) type ImportChunk = Vec<(u64, sled::IVec)>;
 
 pub(crate) enum Msg {
     Append(AppendRequest, Reply),
@@ -200,16 +202,22 @@ impl Writer {
                     }),
                     Ok(()) => {
                         self.importing = true;
-                        Ok(())
+                        // Before any event: sled recovers a prefix of its
+                        // writes, so an event found at open implies the marker.
+                        let marked = self
+                            .shared
+                            .db
+                            .insert(keys::META_IMPORTING, &b"1"[..])
+                            .map(drop)
+                            .map_err(self.shared.sled_error("starting an import"));
+                        self.note_failure(marked).map_err(Into::into)
                     }
                 };
                 let _ = ack.send(result);
             }
             Control::ImportChunk(chunk, ack) => {
                 let result = self.shared.failure().and_then(|()| {
-                    self.shared
-                        .db
-                        .apply_batch(chunk.batch)
+                    insert_import_chunk(&self.shared.db, &chunk)
                         .map_err(self.shared.sled_error("importing"))
                 });
                 let _ = ack.send(self.note_failure(result));
@@ -543,6 +551,35 @@ impl Writer {
             Err(e) => drop(ack.send(Err(e))),
         }
     }
+}
+
+/// Inserts an import chunk's records on two threads. sled's cost is per key
+/// and sled takes concurrent inserts, so the importer checking the next chunk
+/// and two inserting threads keep both cores busy where one inserting thread
+/// could not keep up with the importer. No order among the inserts matters:
+/// the import marker went down first, and readers see nothing before the
+/// import finishes.
+fn insert_import_chunk(db: &sled::Db, chunk: &ImportChunk) -> sled::Result<()> {
+    let insert_all = |entries: &[(u64, sled::IVec)]| {
+        entries
+            .iter()
+            .try_for_each(|(seq, record)| db.insert(keys::event(*seq), record.clone()).map(drop))
+    };
+    let (first, second) = chunk.split_at(chunk.len() / 2);
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("stocktake-log-import".to_owned())
+            .spawn_scoped(scope, || insert_all(second));
+        let mine = insert_all(first);
+        let theirs = match helper {
+            Ok(helper) => helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No second thread to be had: this one does its share too.
+            Err(_) => insert_all(second),
+        };
+        mine.and(theirs)
+    })
 }
 
 /// Removes everything but the format marker, in one atomic batch, the
