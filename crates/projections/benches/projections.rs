@@ -337,7 +337,6 @@ fn measure(size: u64, dir: &Path) {
         "the log holds exactly {size} events"
     );
 
-    // Decode-only and rebuild take turns, so drift on a shared machine touches both alike.
     // Decode-only and rebuild take turns, and each round's pair is compared, so drift on a
     // shared machine touches both alike. Both run on this thread (the log reads in the caller),
     // so its CPU time is the work done, whatever else the machine is running.
