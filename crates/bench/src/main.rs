@@ -29,6 +29,10 @@ mod workload;
 
 use std::process::ExitCode;
 
+/// The allocator of the `stocktake` binary (see its `main.rs`), so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {

@@ -53,6 +53,10 @@ use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
+/// The allocator of the `stocktake` binary (see its `main.rs`), so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AREAS: usize = 10;
 const SMALL_PLAN_ACTIONS: usize = 50;
 const COMMAND_CLIENTS: [usize; 2] = [64, 256];

@@ -22,6 +22,10 @@ use serde_json::value::RawValue;
 use stocktake_log::{AppendRequest, ExpectedVersion, Log, LogOptions, NewEvent, StreamRef};
 use uuid::Uuid;
 
+/// The allocator of the `stocktake` binary (see its `main.rs`), so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Bytes of one stored record with this benchmark's payload.
 const RECORD_LEN: usize = 530;
 

@@ -51,6 +51,10 @@ use stocktake_projections::views::overview::plan_overview;
 use stocktake_projections::{checkpoint, At, DomainUpcaster, Projector, ReadModel};
 use uuid::Uuid;
 
+/// The allocator of the `stocktake` binary (see its `main.rs`), so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEFAULT_SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
 const AREAS: usize = 10;
 const ACTIONS: usize = 1_000;
