@@ -153,11 +153,14 @@ impl Timeline {
             self.effective.push(entry.effective_at);
             self.recorded.push(entry.recorded_at);
             self.last_seq = entry.seq;
+            let keeps_text = keeps_line_text(&entry.event);
             self.entries.push(entry);
             if self.stream.stream_type == StreamType::Action {
+                let previous = self.lines.last().and_then(Option::as_ref);
                 let line = match &self.current.state {
-                    AggregateState::Action(s) => s.action.as_ref().map(|action| {
-                        ActionLine::of(action, self.lines.last().and_then(Option::as_ref))
+                    AggregateState::Action(s) => s.action.as_ref().map(|action| match previous {
+                        Some(previous) if keeps_text => ActionLine::keeping_text(action, previous),
+                        _ => ActionLine::of(action, previous),
                     }),
                     _ => None,
                 };
@@ -265,6 +268,22 @@ impl Timeline {
             .iter()
             .filter(move |e| at.includes(e.effective_at, e.recorded_at))
     }
+}
+
+/// Events after which an action's title and owner are what they were: the domain's `evolve`
+/// sets the title only on `ActionAdded` and the owner only there and on `ActionOwnerAssigned`.
+/// Any event not named here has its line's text compared instead; the test
+/// `events_that_keep_the_line_text_keep_the_title_and_owner` holds the domain to the list.
+fn keeps_line_text(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::ActionStatusChanged(_)
+            | Event::ActionRebaselined(_)
+            | Event::ProgressRecorded(_)
+            | Event::EvidenceAttached(_)
+            | Event::ImpactConfirmed(_)
+            | Event::ActionReopened(_)
+    )
 }
 
 #[cfg(test)]
@@ -436,5 +455,48 @@ mod tests {
         let effective: Vec<_> = timeline.entries().iter().map(|e| e.effective_at).collect();
         assert!(effective.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(*timeline.at(&At::NOW), replay(&timeline, &At::NOW));
+    }
+
+    /// Every event of `docs/EVENTS.md` that [`keeps_line_text`] names, applied to an action
+    /// whose title and owner it does not mention, leaves them as they were.
+    #[test]
+    fn events_that_keep_the_line_text_keep_the_title_and_owner() {
+        let catalogue = include_str!("../../../docs/EVENTS.md");
+        let events: Vec<Event> = catalogue
+            .split("```json\n")
+            .skip(1)
+            .filter_map(|block| serde_json::from_str(block.split("```").next()?).ok())
+            .collect();
+        let added = events
+            .iter()
+            .find_map(|e| match e {
+                Event::ActionAdded(added) => Some(added.clone()),
+                _ => None,
+            })
+            .expect("EVENTS.md has an ActionAdded example");
+        let kept: Vec<&Event> = events.iter().filter(|e| keeps_line_text(e)).collect();
+        assert_eq!(
+            kept.len(),
+            6,
+            "an example of each event keeps_line_text names"
+        );
+        for event in kept {
+            let start = AggregateState::initial(StreamType::Action).evolve(&Event::ActionAdded(
+                ActionAdded {
+                    title: Title::parse("A title no example uses").unwrap(),
+                    owner: Role::parse("An owner no example names").unwrap(),
+                    ..added.clone()
+                },
+            ));
+            let text = |state: &AggregateState| match state {
+                AggregateState::Action(s) => {
+                    let action = s.action.as_ref().expect("added");
+                    (action.title.clone(), action.owner.clone())
+                }
+                _ => unreachable!(),
+            };
+            let before = text(&start);
+            assert_eq!(text(&start.evolve(event)), before, "{event:?}");
+        }
     }
 }
