@@ -17,7 +17,7 @@ use clap::Parser;
 
 /// Reads, rebuilds and requests allocate a few small strings per event. glibc's malloc slowed
 /// them by up to a third as its heap fragmented under a long-running log (a `read_all` scan
-/// 0.77 to 1.18M events/s from run to run, against 1.53 to 1.63M with mimalloc); mimalloc's
+/// 0.77 to 1.18M events/s from run to run, against 1.35 to 1.63M with mimalloc); mimalloc's
 /// per-page free lists do not fragment that way. Built without transparent huge pages (see the
 /// workspace `Cargo.toml`). See docs/PERFORMANCE.md.
 #[global_allocator]

@@ -201,7 +201,6 @@ impl Writer {
                         events: self.last_seq,
                     }),
                     Ok(()) => {
-                        self.importing = true;
                         // Before any event: sled recovers a prefix of its
                         // writes, so an event found at open implies the marker.
                         let marked = self
@@ -210,7 +209,9 @@ impl Writer {
                             .insert(keys::META_IMPORTING, &b"1"[..])
                             .map(drop)
                             .map_err(self.shared.sled_error("starting an import"));
-                        self.note_failure(marked).map_err(Into::into)
+                        let marked = self.note_failure(marked);
+                        self.importing = marked.is_ok();
+                        marked.map_err(Into::into)
                     }
                 };
                 let _ = ack.send(result);
