@@ -15,7 +15,11 @@ use uuid::Uuid;
 use crate::at::At;
 use crate::line::ActionLine;
 
-/// A snapshot every this many events bounds the fold behind any question to this length.
+/// Snapshots are at least this many events apart, and at least as many as the items a snapshot
+/// copies ([`clone_weight`]): the fold behind a question is at most that long, and taking
+/// snapshots costs a bounded amount per event however long a stream's history grows. (At a
+/// fixed spacing, an action with a thousand events and a hundred pieces of evidence copied
+/// each piece thirty times over.)
 pub const SNAPSHOT_EVERY: usize = 32;
 
 /// One recorded event of a stream, as the read models need it.
@@ -166,7 +170,8 @@ impl Timeline {
                 };
                 self.lines.push(line);
             }
-            if self.entries.len() % SNAPSHOT_EVERY == 0 {
+            let since_snapshot = self.entries.len() - self.snapshots.last().map_or(0, |s| s.upto);
+            if since_snapshot >= SNAPSHOT_EVERY.max(clone_weight(&self.current.state)) {
                 self.snapshots.push(Snapshot {
                     upto: self.entries.len(),
                     max_recorded: self.max_recorded.expect("set above"),
@@ -270,6 +275,19 @@ impl Timeline {
     }
 }
 
+/// The items of a state's collections, which a clone of it copies one by one.
+fn clone_weight(state: &AggregateState) -> usize {
+    match state {
+        AggregateState::Action(s) => s.action.as_ref().map_or(0, |a| a.evidence.len()),
+        AggregateState::Plan(s) => s
+            .plan
+            .as_ref()
+            .map_or(0, |p| p.areas.len() + p.forums.len() + p.meetings.len()),
+        AggregateState::Visit(s) => s.visit.as_ref().map_or(0, |v| v.findings.len()),
+        AggregateState::Measure(_) => 0,
+    }
+}
+
 /// Events after which an action's title and owner are what they were: the domain's `evolve`
 /// sets the title only on `ActionAdded` and the owner only there and on `ActionOwnerAssigned`.
 /// Any event not named here has its line's text compared instead; the test
@@ -367,6 +385,73 @@ mod tests {
         let timeline = action_timeline(&days);
         for as_of in (0..150).step_by(7) {
             for known_at in (0..150).step_by(11) {
+                let question = At::as_of(at(as_of)).known_at(at(known_at));
+                assert_eq!(
+                    *timeline.at(&question),
+                    replay(&timeline, &question),
+                    "as of day {as_of}, known at day {known_at}"
+                );
+            }
+        }
+    }
+
+    /// With more evidence than the fixed spacing, snapshots spread out to at least the evidence
+    /// each one copies, and every question still gets the answer of a full replay.
+    #[test]
+    fn snapshots_spread_out_as_the_state_grows_and_still_answer_as_a_replay() {
+        use stocktake_domain::events::EvidenceAttached;
+        use stocktake_domain::ids::EvidenceId;
+        use stocktake_domain::text::Reference;
+
+        let mut timeline = action_timeline(&[]);
+        let action_id = ActionId(Uuid::from_u128(1));
+        for i in 0..400u32 {
+            let event: Event = if i < 150 {
+                EvidenceAttached {
+                    action_id,
+                    evidence_id: EvidenceId(Uuid::from_u128(1_000 + u128::from(i))),
+                    title: Title::parse(format!("Audit report {i}")).unwrap(),
+                    reference: Reference::parse(format!("audit/{i}")).unwrap(),
+                }
+                .into()
+            } else {
+                ProgressRecorded {
+                    action_id,
+                    note: Note::parse(format!("update {i}")).unwrap(),
+                    rag: None,
+                }
+                .into()
+            };
+            let day = 1 + i / 4;
+            timeline.push(Entry {
+                seq: u64::from(i) + 2,
+                stream_version: u64::from(i) + 2,
+                event_id: Uuid::from_u128(u128::from(i) + 2),
+                recorded_at: at(day + 3),
+                effective_at: at(day),
+                actor: "director".into(),
+                event,
+            });
+        }
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(timeline.snapshots.iter().map(|s| s.upto))
+            .collect();
+        for pair in starts.windows(2) {
+            let evidence = timeline.entries[..pair[1]]
+                .iter()
+                .filter(|e| matches!(e.event, Event::EvidenceAttached(_)))
+                .count();
+            assert!(
+                pair[1] - pair[0] >= SNAPSHOT_EVERY.max(evidence),
+                "{starts:?}"
+            );
+        }
+        assert!(
+            timeline.snapshots.len() < 401 / SNAPSHOT_EVERY,
+            "{starts:?}"
+        );
+        for as_of in (0..110).step_by(3) {
+            for known_at in (0..115).step_by(13) {
                 let question = At::as_of(at(as_of)).known_at(at(known_at));
                 assert_eq!(
                     *timeline.at(&question),
