@@ -118,10 +118,7 @@ impl Journal {
     /// Writes one frame after the last (not yet durable: that is the sync
     /// stage's job).
     pub(crate) fn write(&mut self, frame: &mut Frame) -> Result<(), LogError> {
-        let (header, body) = frame.buf.split_at_mut(HEADER_LEN);
-        header[0] = FRAME_VERSION;
-        header[1..5].copy_from_slice(&len_u32(body.len()).to_le_bytes());
-        header[5..].copy_from_slice(blake3::hash(body).as_bytes());
+        frame.seal();
         let end = self.len + frame.buf.len() as u64;
         if end > self.allocated {
             self.extend_to(end)?;
@@ -206,6 +203,14 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
+    /// Fills in the header (version, body length, body digest) for the records pushed.
+    fn seal(&mut self) {
+        let (header, body) = self.buf.split_at_mut(HEADER_LEN);
+        header[0] = FRAME_VERSION;
+        header[1..5].copy_from_slice(&len_u32(body.len()).to_le_bytes());
+        header[5..].copy_from_slice(blake3::hash(body).as_bytes());
+    }
+
     #[cfg(test)]
     pub(crate) fn new() -> Frame {
         Frame {
@@ -427,10 +432,7 @@ mod tests {
             for r in records {
                 f.push(r);
             }
-            let (header, body) = f.buf.split_at_mut(HEADER_LEN);
-            header[0] = FRAME_VERSION;
-            header[1..5].copy_from_slice(&len_u32(body.len()).to_le_bytes());
-            header[5..].copy_from_slice(blake3::hash(body).as_bytes());
+            f.seal();
             out.extend_from_slice(&f.buf);
         }
         out

@@ -1,6 +1,6 @@
 //! The key space of the one sled tree. Everything lives in one tree, so that
 //! a group's records and its head record go to sled in one order, and a
-//! journal replay or an import chunk is one atomic `apply_batch`.
+//! journal replay is one atomic `apply_batch`.
 //!
 //! | prefix | key          | value                                      |
 //! |--------|--------------|--------------------------------------------|
