@@ -77,5 +77,5 @@ pub use event::{
     StoredEvent, StreamRef, VerifyReport, GENESIS_HASH,
 };
 pub use store::{Log, LogOptions};
-pub use subscription::Subscription;
+pub use subscription::{HeadWatch, Subscription};
 pub use upcast::{upcast_to_current, Upcaster};

@@ -17,7 +17,7 @@ use crate::keys;
 use crate::lock::{self, DirLock};
 use crate::record::{self, Hash, GENESIS};
 use crate::shared::{CommandSpan, Index, Shared};
-use crate::subscription::Subscription;
+use crate::subscription::{HeadWatch, Subscription};
 use crate::sync;
 use crate::writer::{self, Control, Msg, Reply, Stages, Writer};
 use crate::{
@@ -309,6 +309,11 @@ impl Log {
     /// A live feed of upcast events with `seq > after_seq`.
     pub fn subscribe(&self, after_seq: u64) -> Subscription {
         Subscription::new(self.inner.shared.clone(), after_seq, true)
+    }
+
+    /// A wake-up for each move of the published head, for a follower that reads by itself.
+    pub fn watch_head(&self) -> HeadWatch {
+        HeadWatch::new(&self.inner.shared)
     }
 
     /// A live feed of events exactly as stored, for the HTTP event stream.

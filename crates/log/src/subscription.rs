@@ -73,3 +73,35 @@ impl Subscription {
         self.cursor
     }
 }
+
+/// Tells a follower that the log's published head moved, without reading any event: for a
+/// follower that reads from a position others may move too (the projections, which a command
+/// waiting for its own event can fold ahead of their follower). Made by
+/// [`Log::watch_head`](crate::Log::watch_head).
+#[derive(Debug)]
+pub struct HeadWatch {
+    signal: watch::Receiver<Signal>,
+}
+
+impl HeadWatch {
+    pub(crate) fn new(shared: &Shared) -> HeadWatch {
+        HeadWatch {
+            signal: shared.watch(),
+        }
+    }
+
+    /// Waits until the published head differs from the one this watch last saw (at first,
+    /// the head when the watch was made) and returns its seq. Fails with
+    /// [`LogError::Closed`] once the log is closed; every event published before then is
+    /// durable and readable. Cancel-safe.
+    pub async fn changed(&mut self) -> Result<u64, LogError> {
+        if self.signal.changed().await.is_err() {
+            return Err(LogError::Closed);
+        }
+        let signal = *self.signal.borrow_and_update();
+        if signal.closed {
+            return Err(LogError::Closed);
+        }
+        Ok(signal.last_seq)
+    }
+}

@@ -94,3 +94,35 @@ fn a_waiting_subscription_survives_being_cancelled() {
         );
     });
 }
+
+#[test]
+fn a_head_watch_wakes_on_each_new_head_and_ends_with_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    log.append_blocking(request_n(Uuid::new_v4(), ExpectedVersion::Any, 2))
+        .unwrap();
+    let mut watch = log.watch_head();
+    runtime().block_on(async {
+        // The head when the watch was made counts as seen.
+        tokio::select! {
+            biased;
+            _ = watch.changed() => panic!("nothing was appended since the watch was made"),
+            _ = std::future::ready(()) => {}
+        }
+        log.append(request_n(Uuid::new_v4(), ExpectedVersion::Any, 3))
+            .await
+            .unwrap();
+        assert_eq!(
+            tokio::time::timeout(HANG, watch.changed())
+                .await
+                .unwrap()
+                .unwrap(),
+            5
+        );
+        drop(log);
+        assert!(matches!(
+            tokio::time::timeout(HANG, watch.changed()).await.unwrap(),
+            Err(LogError::Closed)
+        ));
+    });
+}
