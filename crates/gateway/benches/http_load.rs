@@ -663,7 +663,10 @@ async fn service_commands(
                     let result = match result {
                         Ok(outcome) => {
                             acknowledged.fetch_add(1, Ordering::Relaxed);
-                            state.projector().wait_for(outcome.outcome.last_seq()).await;
+                            state
+                                .projector()
+                                .reach(state.log(), outcome.outcome.last_seq())
+                                .await;
                             Ok(())
                         }
                         Err(e) => Err(e.to_string()),

@@ -5,18 +5,22 @@
 //! The file is JSON Lines and only ever grows, like the log it caches: a `Version` line, then
 //! segments, each the entries folded since the previous segment followed by a `Mark` naming
 //! the last sequence number and the log's hash of it. Entries never change once folded, so a
-//! save writes only what is new, and the read model is held only while those entries are
-//! serialized, never across the disk's I/O. A segment cut short by a crash has no mark; a
-//! load stops at the last complete one and the next save writes over what follows it.
+//! save writes only what is new. A save reads those entries from the log, which holds exactly
+//! what the model folded, and never locks the read model: every command waits for the model
+//! to fold its event, so a save that held the model while serializing stalled every command
+//! for as long. A segment cut short by a crash has no mark; a load stops at the last complete
+//! one and the next save writes over what follows it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use stocktake_domain::StreamRef;
+use stocktake_log::{Log, LogError};
 
+use crate::decode::{into_envelope, DecodeFailure};
 use crate::model::ReadModel;
 use crate::timeline::Entry;
 
@@ -27,8 +31,8 @@ const FILE_NAME: &str = "checkpoint.jsonl";
 /// Version 1 kept the whole model in one JSON document under this name.
 const VERSION_1_FILE_NAME: &str = "checkpoint.json";
 
-/// How many sequence numbers' entries are serialized under one hold of the read model.
-const ENTRIES_PER_HOLD: u64 = 4_096;
+/// How many events a save reads from the log at a time.
+const EVENTS_PER_READ: u64 = 4_096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -43,6 +47,12 @@ pub enum CheckpointError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("could not read the log for the projection checkpoint: {0}")]
+    Log(#[from] LogError),
+    #[error("could not read an event for the projection checkpoint: {0}")]
+    Decode(#[from] DecodeFailure),
+    #[error("the log ends at sequence number {last}, before the checkpoint's {upto}")]
+    LogEndsBefore { upto: u64, last: u64 },
 }
 
 /// One line of the file, as written.
@@ -216,14 +226,8 @@ impl Checkpoints {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Saves the model's entries up to `upto`, whose hash in the log is `last_hash`. The model
-    /// is read a slice of sequence numbers at a time and never held across I/O.
-    pub fn save(
-        &self,
-        model: &RwLock<ReadModel>,
-        upto: u64,
-        last_hash: &str,
-    ) -> Result<(), CheckpointError> {
+    /// Saves the entries of the events up to `upto`, whose hash in the log is `last_hash`.
+    pub fn save(&self, log: &Log, upto: u64, last_hash: &str) -> Result<(), CheckpointError> {
         let mut saved = self.lock();
         if saved.is_some_and(|s| s.seq >= upto) {
             return Ok(());
@@ -266,29 +270,24 @@ impl Checkpoints {
         }
         let mut after = from;
         while after < upto {
-            let until = upto.min(after + ENTRIES_PER_HOLD);
-            {
-                let model = model
-                    .read()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                let mut entries: Vec<(StreamRef, &Entry)> = model
-                    .timelines()
-                    .flat_map(|t| {
-                        t.entries()
-                            .iter()
-                            .filter(|e| e.seq > after && e.seq <= until)
-                            .map(move |e| (t.stream(), e))
-                    })
-                    .collect();
-                entries.sort_unstable_by_key(|(_, e)| e.seq);
-                for (stream, entry) in entries {
-                    write_line(&mut buffer, &LineOut::Entry(stream, entry), target)?;
-                }
+            let limit = usize::try_from((upto - after).min(EVENTS_PER_READ)).unwrap_or(usize::MAX);
+            let page = log.read_all(after, limit)?;
+            if page.is_empty() {
+                return Err(CheckpointError::LogEndsBefore { upto, last: after });
+            }
+            for stored in page {
+                after = stored.seq;
+                let envelope = into_envelope(stored)?;
+                let stream = envelope.stream;
+                write_line(
+                    &mut buffer,
+                    &LineOut::Entry(stream, &Entry::from_envelope(envelope)),
+                    target,
+                )?;
             }
             file.write_all(&buffer).map_err(io_error("write", target))?;
             end += buffer.len() as u64;
             buffer.clear();
-            after = until;
         }
         write_line(
             &mut buffer,

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::checkpoint::{self, CheckpointError, Checkpoints};
-use crate::decode::{envelope, into_envelope, DecodeFailure};
+use crate::decode::{into_envelope, DecodeFailure};
 use crate::model::ReadModel;
 
 /// Write a checkpoint after this many events have been folded since the last one.
@@ -39,9 +39,23 @@ pub enum StartedFrom {
 pub struct Projector {
     model: Arc<RwLock<ReadModel>>,
     applied: watch::Sender<u64>,
+    /// Held by whoever is folding the log's new events into the model: the follower task, or
+    /// a command waiting for its own event ([`Projector::reach`]).
+    folding: Arc<tokio::sync::Mutex<Folding>>,
     checkpoints: Option<Arc<Checkpoints>>,
     started_from: StartedFrom,
 }
+
+/// What the folding of live events keeps between turns.
+#[derive(Debug, Default)]
+struct Folding {
+    since_checkpoint: u64,
+    /// An event could not be read or the log failed: the model stays where it is.
+    stopped: bool,
+}
+
+/// How many events one read of the log fetches while following it.
+const FOLD_PAGE: usize = 512;
 
 /// Folds every event after the model's last sequence into it, reporting progress.
 fn catch_up(
@@ -122,6 +136,7 @@ impl Projector {
         Ok(Projector {
             model: Arc::new(RwLock::new(model)),
             applied,
+            folding: Arc::default(),
             checkpoints,
             started_from,
         })
@@ -149,35 +164,93 @@ impl Projector {
             });
         }
         tokio::spawn(async move {
-            let mut subscription = log.subscribe(projector.last_seq());
-            let mut since_checkpoint = 0u64;
+            let mut head = log.watch_head();
             loop {
-                let stored = match subscription.next().await {
-                    Ok(stored) => stored,
-                    Err(e) => {
-                        tracing::error!(error = %e, "the projections stopped following the log");
-                        return;
-                    }
+                let due = {
+                    let mut folding = projector.folding.lock().await;
+                    projector.fold_published(&log, &mut folding)
                 };
-                match envelope(&stored) {
-                    Ok(envelope) => projector.write().apply(envelope),
-                    Err(e) => {
-                        // The log is the truth; a build that cannot read an event must say so
-                        // loudly rather than serve a picture that silently leaves it out.
-                        tracing::error!(error = %e, "the projections cannot read an event; stopping");
-                        return;
-                    }
-                }
-                projector.applied.send_replace(stored.seq);
-                since_checkpoint += 1;
-                if since_checkpoint >= CHECKPOINT_EVERY {
-                    since_checkpoint = 0;
-                    let projector = projector.clone();
-                    let (seq, hash) = (stored.seq, stored.hash.clone());
-                    tokio::task::spawn_blocking(move || projector.save_checkpoint_at(seq, &hash));
+                projector.checkpoint_if_due(&log, due);
+                if head.changed().await.is_err() {
+                    // Closed: whatever was published before is durable; fold it and stop.
+                    let mut folding = projector.folding.lock().await;
+                    projector.fold_published(&log, &mut folding);
+                    return;
                 }
             }
         })
+    }
+
+    /// Waits until the model has folded `seq`, an event the log has published, so a client
+    /// reads its own write. If nobody is folding, the caller folds what the log has published
+    /// itself, there and then: every command waits here, and on a busy runtime the follower
+    /// task's turn can come a scheduler queue later, while whichever command gets here first
+    /// folds the whole group its event was committed with.
+    pub async fn reach(&self, log: &Log, seq: u64) {
+        if self.last_seq() >= seq {
+            return;
+        }
+        let due = match self.folding.try_lock() {
+            Ok(mut folding) => self.fold_published(log, &mut folding),
+            // Someone is folding now and announces each page as it is folded.
+            Err(_) => None,
+        };
+        self.checkpoint_if_due(log, due);
+        self.wait_for(seq).await;
+    }
+
+    /// Folds every event the log has published beyond the model, a page at a time, announcing
+    /// each page. Returns the position of a checkpoint that is due.
+    fn fold_published(&self, log: &Log, folding: &mut Folding) -> Option<(u64, String)> {
+        let mut due = None;
+        while !folding.stopped {
+            let page = match log.read_all(self.last_seq(), FOLD_PAGE) {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(error = %e, "the projections stopped following the log");
+                    folding.stopped = true;
+                    break;
+                }
+            };
+            let Some((last_seq, last_hash)) = page.last().map(|e| (e.seq, e.hash.clone())) else {
+                break;
+            };
+            let folded = page.len() as u64;
+            // Decoded before the lock is taken, so readers wait only for the folding.
+            match page
+                .into_iter()
+                .map(into_envelope)
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(envelopes) => {
+                    let mut model = self.write();
+                    for envelope in envelopes {
+                        model.apply(envelope);
+                    }
+                }
+                Err(e) => {
+                    // The log is the truth; a build that cannot read an event must say so
+                    // loudly rather than serve a picture that silently leaves it out.
+                    tracing::error!(error = %e, "the projections cannot read an event; stopping");
+                    folding.stopped = true;
+                    break;
+                }
+            }
+            self.applied.send_replace(last_seq);
+            folding.since_checkpoint += folded;
+            if folding.since_checkpoint >= CHECKPOINT_EVERY {
+                folding.since_checkpoint = 0;
+                due = Some((last_seq, last_hash));
+            }
+        }
+        due
+    }
+
+    fn checkpoint_if_due(&self, log: &Log, due: Option<(u64, String)>) {
+        if let Some((seq, hash)) = due {
+            let (projector, log) = (self.clone(), log.clone());
+            tokio::task::spawn_blocking(move || projector.save_checkpoint_at(&log, seq, &hash));
+        }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, ReadModel> {
@@ -217,11 +290,11 @@ impl Projector {
         Ok(())
     }
 
-    fn save_checkpoint_at(&self, seq: u64, last_hash: &str) {
+    fn save_checkpoint_at(&self, log: &Log, seq: u64, last_hash: &str) {
         let Some(checkpoints) = &self.checkpoints else {
             return;
         };
-        if let Err(e) = checkpoints.save(&self.model, seq, last_hash) {
+        if let Err(e) = checkpoints.save(log, seq, last_hash) {
             tracing::warn!(error = %e, "could not save the projection checkpoint");
         }
     }
@@ -237,7 +310,7 @@ impl Projector {
             return Ok(());
         }
         let hash = log.event(seq)?.map(|e| e.hash).unwrap_or_default();
-        checkpoints.save(&self.model, seq, &hash)?;
+        checkpoints.save(log, seq, &hash)?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! The projections fed by the real log: the live follower agrees with a rebuild from scratch,
 //! checkpoints restart where they left off, and a stale checkpoint is rebuilt.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde_json::value::RawValue;
 use stocktake_domain::demo;
@@ -12,6 +12,9 @@ use stocktake_projections::model::ReadModel;
 use stocktake_projections::runner::{rebuild, StartedFrom};
 use stocktake_projections::{DomainUpcaster, Projector};
 use uuid::Uuid;
+
+/// Generous: only reached if a fold never happens.
+const HANG: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn open(dir: &std::path::Path) -> Log {
     Log::open(
@@ -26,8 +29,13 @@ fn open(dir: &std::path::Path) -> Log {
 
 /// Appends the demo journey's events, stream by stream as they were decided.
 fn append_demo(log: &Log) {
+    append_demo_part(log, 0, usize::MAX);
+}
+
+/// Appends `count` of the demo journey's events from the `first`.
+fn append_demo_part(log: &Log, first: usize, count: usize) {
     let store = demo::replay().unwrap();
-    for envelope in store.envelopes() {
+    for envelope in store.envelopes().iter().skip(first).take(count) {
         let request = AppendRequest {
             stream: StreamRef {
                 stream_type: envelope.stream.stream_type.as_str().to_owned(),
@@ -65,6 +73,43 @@ async fn the_live_follower_agrees_with_a_rebuild() {
     let head = log.head().last_seq;
     assert!(head > 400);
     projector.wait_for(head).await;
+    let rebuilt = rebuild(&log, &mut |_, _| {}).unwrap();
+    assert_eq!(projector.read().state_hash(), rebuilt.state_hash());
+    follower.abort();
+}
+
+#[tokio::test]
+async fn a_waiter_folds_its_own_event_when_no_follower_runs_and_the_follower_then_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let projector = Projector::start(&log, None, &mut |_, _| {}).unwrap();
+    let writer = {
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || append_demo_part(&log, 0, 300))
+    };
+    writer.await.unwrap();
+    let head = log.head().last_seq;
+    assert_eq!(head, 300);
+    assert_eq!(projector.last_seq(), 0, "nothing follows the log yet");
+    // Without a follower, only the waiter itself can fold: waiting alone would never end.
+    tokio::time::timeout(HANG, projector.reach(&log, head))
+        .await
+        .expect("reach folded the log itself");
+    assert_eq!(projector.last_seq(), head);
+    let rebuilt = rebuild(&log, &mut |_, _| {}).unwrap();
+    assert_eq!(projector.read().state_hash(), rebuilt.state_hash());
+
+    // The follower starts where the waiter left the model, and folds what comes next.
+    let follower = projector.follow(log.clone());
+    let more = {
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || append_demo_part(&log, 300, usize::MAX))
+    };
+    more.await.unwrap();
+    let head = log.head().last_seq;
+    tokio::time::timeout(HANG, projector.wait_for(head))
+        .await
+        .expect("the follower folded the new events");
     let rebuilt = rebuild(&log, &mut |_, _| {}).unwrap();
     assert_eq!(projector.read().state_hash(), rebuilt.state_hash());
     follower.abort();
@@ -142,15 +187,14 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
     let head = log.head().last_seq;
     let middle = head / 2;
     let hash = |seq: u64| log.event(seq).unwrap().unwrap().hash;
-    let full = RwLock::new(rebuild(&log, &mut |_, _| {}).unwrap());
-    let full_hash = full.read().unwrap().state_hash();
+    let full_hash = rebuild(&log, &mut |_, _| {}).unwrap().state_hash();
     let checkpoints_dir = dir.path().join("projections");
     let path = checkpoint::path(&checkpoints_dir);
 
     let checkpoints = Checkpoints::new(&checkpoints_dir);
-    checkpoints.save(&full, middle, &hash(middle)).unwrap();
+    checkpoints.save(&log, middle, &hash(middle)).unwrap();
     let first_segment = std::fs::metadata(&path).unwrap().len();
-    checkpoints.save(&full, head, &hash(head)).unwrap();
+    checkpoints.save(&log, head, &hash(head)).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         text.lines().filter(|l| l.starts_with("{\"Mark\"")).count(),
@@ -184,7 +228,7 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
     // The next save writes over the unfinished segment.
     let resumed = Checkpoints::resume(&checkpoints_dir, loaded.position());
     assert_eq!(resumed.saved_seq(), head);
-    resumed.save(&full, head, &hash(head)).unwrap();
+    resumed.save(&log, head, &hash(head)).unwrap();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         torn,
@@ -200,7 +244,7 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
         model_upto(&log, middle).state_hash()
     );
     let resumed = Checkpoints::resume(&checkpoints_dir, loaded.position());
-    resumed.save(&full, head, &hash(head)).unwrap();
+    resumed.save(&log, head, &hash(head)).unwrap();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         text,
@@ -216,7 +260,7 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
     let at_middle = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
     let resumed = Checkpoints::resume(&checkpoints_dir, at_middle.position());
     std::fs::remove_file(&path).unwrap();
-    resumed.save(&full, head, &hash(head)).unwrap();
+    resumed.save(&log, head, &hash(head)).unwrap();
     let rewritten = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         rewritten

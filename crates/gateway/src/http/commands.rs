@@ -111,7 +111,7 @@ pub async fn post_command(
     }
     let _ = tokio::time::timeout(
         READ_YOUR_WRITES_WAIT,
-        state.projector().wait_for(outcome.last_seq()),
+        state.projector().reach(state.log(), outcome.last_seq()),
     )
     .await;
     let body = CommandResponse {
