@@ -311,7 +311,7 @@ impl Log {
         Subscription::new(self.inner.shared.clone(), after_seq, true)
     }
 
-    /// A wake-up for each move of the published head, for a follower that reads by itself.
+    /// A wake-up when the published head moves, for a follower that reads by itself.
     pub fn watch_head(&self) -> HeadWatch {
         HeadWatch::new(&self.inner.shared)
     }

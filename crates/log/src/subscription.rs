@@ -74,7 +74,7 @@ impl Subscription {
     }
 }
 
-/// Tells a follower that the log's published head moved, without reading any event: for a
+/// Tells a follower that the log's published head may have moved, without reading any event: for a
 /// follower that reads from a position others may move too (the projections, which a command
 /// waiting for its own event can fold ahead of their follower). Made by
 /// [`Log::watch_head`](crate::Log::watch_head).
@@ -90,8 +90,10 @@ impl HeadWatch {
         }
     }
 
-    /// Waits until the published head differs from the one this watch last saw (at first,
-    /// the head when the watch was made) and returns its seq. Fails with
+    /// Waits until the log's published state has changed since this watch last looked (at
+    /// first, since it was made) and returns the head's seq. Several appends between two
+    /// calls are one wake-up, and writes stopping wakes it with the head unchanged: a follower
+    /// reads whatever is past its own position, and may find nothing. Fails with
     /// [`LogError::Closed`] once the log is closed; every event published before then is
     /// durable and readable. Cancel-safe.
     pub async fn changed(&mut self) -> Result<u64, LogError> {

@@ -53,6 +53,12 @@ pub enum CheckpointError {
     Decode(#[from] DecodeFailure),
     #[error("the log ends at sequence number {last}, before the checkpoint's {upto}")]
     LogEndsBefore { upto: u64, last: u64 },
+    #[error("event {seq} of the log has hash {found}, not the checkpoint's {expected}")]
+    NotThisLog {
+        seq: u64,
+        expected: String,
+        found: String,
+    },
 }
 
 /// One line of the file, as written.
@@ -277,6 +283,13 @@ impl Checkpoints {
             }
             for stored in page {
                 after = stored.seq;
+                if after == upto && stored.hash != last_hash {
+                    return Err(CheckpointError::NotThisLog {
+                        seq: upto,
+                        expected: last_hash.to_owned(),
+                        found: stored.hash,
+                    });
+                }
                 let envelope = into_envelope(stored)?;
                 let stream = envelope.stream;
                 write_line(

@@ -8,8 +8,8 @@
 //!
 //! The views (in [`views`]) are pure functions of the model and a moment: the plan overview,
 //! an action's detail and audit trail, changes between two times, drift and delay, measures,
-//! visit follow-up and the activity feed. The [`runner`] is the imperative shell that feeds
-//! the model from the log's subscription and keeps checkpoints.
+//! visit follow-up and the activity feed. The [`runner`] is the imperative shell that folds
+//! the log's events into the model as they are published and keeps checkpoints.
 
 pub mod at;
 pub mod checkpoint;

@@ -1,7 +1,9 @@
 //! The imperative shell of the projections: builds the read model from the log (or a
-//! checkpoint), follows the log's live subscription, and tells waiters how far it has got.
+//! checkpoint), folds the log's new events as they are published, and tells waiters how far it
+//! has got.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use stocktake_log::{Log, LogError};
@@ -38,10 +40,13 @@ pub enum StartedFrom {
 #[derive(Debug, Clone)]
 pub struct Projector {
     model: Arc<RwLock<ReadModel>>,
+    /// The last sequence folded; only a folder (holding `folding`) moves it.
     applied: watch::Sender<u64>,
     /// Held by whoever is folding the log's new events into the model: the follower task, or
     /// a command waiting for its own event ([`Projector::reach`]).
     folding: Arc<tokio::sync::Mutex<Folding>>,
+    /// An event could not be read, or the log could not be: the model stays where it is.
+    stopped: Arc<AtomicBool>,
     checkpoints: Option<Arc<Checkpoints>>,
     started_from: StartedFrom,
 }
@@ -50,8 +55,14 @@ pub struct Projector {
 #[derive(Debug, Default)]
 struct Folding {
     since_checkpoint: u64,
-    /// An event could not be read or the log failed: the model stays where it is.
-    stopped: bool,
+}
+
+/// What one turn of folding did.
+enum Turn {
+    /// A page was folded; a checkpoint is due at this position if `Some`.
+    Page { checkpoint: Option<(u64, String)> },
+    /// The model has every published event, or folding has stopped.
+    Done,
 }
 
 /// How many events one read of the log fetches while following it.
@@ -137,6 +148,7 @@ impl Projector {
             model: Arc::new(RwLock::new(model)),
             applied,
             folding: Arc::default(),
+            stopped: Arc::default(),
             checkpoints,
             started_from,
         })
@@ -146,7 +158,8 @@ impl Projector {
         self.started_from
     }
 
-    /// Follows the log from where the model is, until the log's subscription ends.
+    /// Follows the log from where the model is, folding whenever its published head moves,
+    /// until the log is closed.
     pub fn follow(&self, log: Log) -> JoinHandle<()> {
         let projector = self.clone();
         let behind = self
@@ -166,84 +179,110 @@ impl Projector {
         tokio::spawn(async move {
             let mut head = log.watch_head();
             loop {
-                let due = {
-                    let mut folding = projector.folding.lock().await;
-                    projector.fold_published(&log, &mut folding)
-                };
-                projector.checkpoint_if_due(&log, due);
+                projector.fold_all(&log).await;
                 if head.changed().await.is_err() {
                     // Closed: whatever was published before is durable; fold it and stop.
-                    let mut folding = projector.folding.lock().await;
-                    projector.fold_published(&log, &mut folding);
+                    projector.fold_all(&log).await;
                     return;
                 }
             }
         })
     }
 
-    /// Waits until the model has folded `seq`, an event the log has published, so a client
-    /// reads its own write. If nobody is folding, the caller folds what the log has published
-    /// itself, there and then: every command waits here, and on a busy runtime the follower
-    /// task's turn can come a scheduler queue later, while whichever command gets here first
-    /// folds the whole group its event was committed with.
-    pub async fn reach(&self, log: &Log, seq: u64) {
-        if self.last_seq() >= seq {
-            return;
+    /// Folds every published event, a page at a time, letting other tasks run between pages.
+    async fn fold_all(&self, log: &Log) {
+        let mut folding = self.folding.lock().await;
+        while let Turn::Page { checkpoint } = self.fold_page(log, &mut folding) {
+            self.checkpoint_if_due(log, checkpoint);
+            tokio::task::yield_now().await;
         }
-        let due = match self.folding.try_lock() {
-            Ok(mut folding) => self.fold_published(log, &mut folding),
-            // Someone is folding now and announces each page as it is folded.
-            Err(_) => None,
-        };
-        self.checkpoint_if_due(log, due);
-        self.wait_for(seq).await;
     }
 
-    /// Folds every event the log has published beyond the model, a page at a time, announcing
-    /// each page. Returns the position of a checkpoint that is due.
-    fn fold_published(&self, log: &Log, folding: &mut Folding) -> Option<(u64, String)> {
-        let mut due = None;
-        while !folding.stopped {
-            let page = match log.read_all(self.last_seq(), FOLD_PAGE) {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::error!(error = %e, "the projections stopped following the log");
-                    folding.stopped = true;
-                    break;
-                }
+    /// Waits until the model has folded `seq`, an event the log has published, so a client
+    /// reads its own write. If nobody is folding, the caller folds the published events itself,
+    /// a page at a time until its own is in: every command waits here, and on a busy runtime the
+    /// follower task's turn can come a scheduler queue later, while whichever command gets here
+    /// first folds the whole group its event was committed with. Returns at once if folding has
+    /// stopped (an event the build cannot read): the model will not get there.
+    pub async fn reach(&self, log: &Log, seq: u64) {
+        while self.last_seq() < seq && !self.stopped.load(Ordering::Acquire) {
+            let mut folding = match self.folding.try_lock() {
+                Ok(folding) => folding,
+                // Someone is folding, and announces each page. It may have read its last page
+                // just before `seq` was published, so wait for the lock too, not only the news.
+                Err(_) => tokio::select! {
+                    biased;
+                    () = self.wait_for(seq) => return,
+                    folding = self.folding.lock() => folding,
+                },
             };
-            let Some((last_seq, last_hash)) = page.last().map(|e| (e.seq, e.hash.clone())) else {
-                break;
-            };
-            let folded = page.len() as u64;
-            // Decoded before the lock is taken, so readers wait only for the folding.
-            match page
-                .into_iter()
-                .map(into_envelope)
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(envelopes) => {
-                    let mut model = self.write();
-                    for envelope in envelopes {
-                        model.apply(envelope);
-                    }
+            if let Turn::Page { checkpoint } = self.fold_page(log, &mut folding) {
+                self.checkpoint_if_due(log, checkpoint);
+            }
+            drop(folding);
+            if self.last_seq() < seq {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// Folds the next page of published events the model lacks, and announces it. An event
+    /// that cannot be read stops folding for good, after the events before it.
+    fn fold_page(&self, log: &Log, folding: &mut Folding) -> Turn {
+        if self.stopped.load(Ordering::Acquire) {
+            return Turn::Done;
+        }
+        let page = match log.read_all(self.last_seq(), FOLD_PAGE) {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::error!(error = %e, "the projections stopped following the log");
+                self.stopped.store(true, Ordering::Release);
+                return Turn::Done;
+            }
+        };
+        if page.is_empty() {
+            return Turn::Done;
+        }
+        let mut last = None;
+        let mut envelopes = Vec::with_capacity(page.len());
+        let mut unreadable = None;
+        for stored in page {
+            let position = (stored.seq, stored.hash.clone());
+            match into_envelope(stored) {
+                Ok(envelope) => {
+                    envelopes.push(envelope);
+                    last = Some(position);
                 }
                 Err(e) => {
-                    // The log is the truth; a build that cannot read an event must say so
-                    // loudly rather than serve a picture that silently leaves it out.
-                    tracing::error!(error = %e, "the projections cannot read an event; stopping");
-                    folding.stopped = true;
+                    unreadable = Some(e);
                     break;
                 }
             }
+        }
+        // Decoded before the lock is taken, so readers wait only for the folding.
+        let folded = envelopes.len() as u64;
+        {
+            let mut model = self.write();
+            for envelope in envelopes {
+                model.apply(envelope);
+            }
+        }
+        let mut checkpoint = None;
+        if let Some((last_seq, last_hash)) = last {
             self.applied.send_replace(last_seq);
             folding.since_checkpoint += folded;
             if folding.since_checkpoint >= CHECKPOINT_EVERY {
                 folding.since_checkpoint = 0;
-                due = Some((last_seq, last_hash));
+                checkpoint = Some((last_seq, last_hash));
             }
         }
-        due
+        if let Some(e) = unreadable {
+            // The log is the truth; a build that cannot read an event must say so loudly
+            // rather than serve a picture that silently leaves it out.
+            tracing::error!(error = %e, "the projections cannot read an event; stopping");
+            self.stopped.store(true, Ordering::Release);
+        }
+        Turn::Page { checkpoint }
     }
 
     fn checkpoint_if_due(&self, log: &Log, due: Option<(u64, String)>) {
@@ -259,7 +298,8 @@ impl Projector {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The read model, for queries. Hold it briefly: the follower waits while it is held.
+    /// The read model, for queries. Hold it briefly: folding waits while it is held, and every
+    /// command waits for folding.
     pub fn read(&self) -> RwLockReadGuard<'_, ReadModel> {
         self.model
             .read()
@@ -275,19 +315,6 @@ impl Projector {
         let mut receiver = self.applied.subscribe();
         // The sender lives as long as this projector, so the wait ends only when reached.
         let _ = receiver.wait_for(|&applied| applied >= seq).await;
-    }
-
-    /// Replaces the model with one rebuilt from the log.
-    pub fn rebuild_now(
-        &self,
-        log: &Log,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<(), ProjectionError> {
-        let model = rebuild(log, progress)?;
-        let seq = model.last_seq();
-        *self.write() = model;
-        self.applied.send_replace(seq);
-        Ok(())
     }
 
     fn save_checkpoint_at(&self, log: &Log, seq: u64, last_hash: &str) {

@@ -2,6 +2,7 @@
 //! checkpoints restart where they left off, and a stale checkpoint is rebuilt.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::value::RawValue;
 use stocktake_domain::demo;
@@ -14,7 +15,7 @@ use stocktake_projections::{DomainUpcaster, Projector};
 use uuid::Uuid;
 
 /// Generous: only reached if a fold never happens.
-const HANG: std::time::Duration = std::time::Duration::from_secs(60);
+const HANG: Duration = Duration::from_secs(60);
 
 fn open(dir: &std::path::Path) -> Log {
     Log::open(
@@ -115,6 +116,87 @@ async fn a_waiter_folds_its_own_event_when_no_follower_runs_and_the_follower_the
     follower.abort();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiters_that_contend_for_the_fold_each_see_their_own_event_folded() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let projector = Projector::start(&log, None, &mut |_, _| {}).unwrap();
+    let total = demo::replay().unwrap().envelopes().len();
+    // No follower: each waiter folds, or waits for the one that is folding, while the writer
+    // keeps publishing.
+    let writer = {
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || append_demo(&log))
+    };
+    let waiters: Vec<_> = (0..8)
+        .map(|_| {
+            let (log, projector) = (log.clone(), projector.clone());
+            tokio::spawn(async move {
+                let mut reached = 0;
+                while reached < total as u64 {
+                    let head = log.head().last_seq;
+                    if head == reached {
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    tokio::time::timeout(HANG, projector.reach(&log, head))
+                        .await
+                        .expect("a waiter's own event was folded");
+                    assert!(projector.last_seq() >= head);
+                    reached = head;
+                }
+            })
+        })
+        .collect();
+    writer.await.unwrap();
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    let rebuilt = rebuild(&log, &mut |_, _| {}).unwrap();
+    assert_eq!(projector.read().state_hash(), rebuilt.state_hash());
+}
+
+#[tokio::test]
+async fn an_unreadable_event_stops_folding_after_the_events_before_it_and_waiters_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let projector = Projector::start(&log, None, &mut |_, _| {}).unwrap();
+    append_demo_part(&log, 0, 40);
+    let unreadable = AppendRequest {
+        stream: StreamRef {
+            stream_type: "action".to_owned(),
+            stream_id: Uuid::now_v7(),
+        },
+        expected_version: ExpectedVersion::Exactly(0),
+        events: vec![NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: "ActionTeleported".to_owned(),
+            schema_version: CURRENT_SCHEMA_VERSION,
+            recorded_at: chrono::Utc::now(),
+            effective_at: chrono::Utc::now(),
+            actor: "someone".to_owned(),
+            correlation_id: Uuid::now_v7(),
+            data: RawValue::from_string("{}".to_owned()).unwrap(),
+        }],
+        command_id: Uuid::now_v7(),
+        request_digest: [2; 32],
+    };
+    log.append_blocking(unreadable).unwrap();
+    append_demo_part(&log, 40, 10);
+    assert_eq!(log.head().last_seq, 51);
+
+    // One page holds all 51: the 40 before the unreadable event are folded, then folding
+    // stops, and a waiter for a later event is not kept waiting for what will never come.
+    tokio::time::timeout(Duration::from_secs(2), projector.reach(&log, 51))
+        .await
+        .expect("a waiter returns once folding has stopped");
+    assert_eq!(projector.last_seq(), 40);
+    assert_eq!(
+        projector.read().state_hash(),
+        model_upto(&log, 40).state_hash()
+    );
+}
+
 #[tokio::test]
 async fn a_checkpoint_restarts_where_it_left_off_and_a_stale_one_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
@@ -192,6 +274,12 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
     let path = checkpoint::path(&checkpoints_dir);
 
     let checkpoints = Checkpoints::new(&checkpoints_dir);
+    // A position whose hash is not the log's is refused, and nothing is marked.
+    assert!(matches!(
+        checkpoints.save(&log, middle, &hash(middle - 1)),
+        Err(checkpoint::CheckpointError::NotThisLog { seq, .. }) if seq == middle
+    ));
+    assert!(checkpoint::load(&checkpoints_dir).unwrap().is_none());
     checkpoints.save(&log, middle, &hash(middle)).unwrap();
     let first_segment = std::fs::metadata(&path).unwrap().len();
     checkpoints.save(&log, head, &hash(head)).unwrap();
