@@ -103,6 +103,15 @@ impl Index {
             .collect()
     }
 
+    /// How many events each stream has, up to `head`.
+    pub(crate) fn stream_lengths(&self, head: u64) -> HashMap<Uuid, usize> {
+        self.streams
+            .iter()
+            .map(|(id, s)| (*id, s.seqs.partition_point(|&seq| seq <= head)))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
     /// The stream's type and the seqs of its versions up to `head`.
     fn stream_upto(&self, stream_id: &Uuid, head: u64) -> Option<(&Arc<str>, &[u64])> {
         let s = self.streams.get(stream_id)?;

@@ -245,6 +245,13 @@ impl Log {
         Ok(self.shared().stream(&stream_id).map_or(0, |s| s.version))
     }
 
+    /// How many published events each stream has, by stream id: for a reader about to read
+    /// the whole log, to size what it builds for each stream once.
+    pub fn stream_lengths(&self) -> HashMap<Uuid, usize> {
+        let head = self.shared().last_seq();
+        self.shared().index().stream_lengths(head)
+    }
+
     /// A stream's type, `None` if it has no events.
     pub fn stream_type(&self, stream_id: Uuid) -> Result<Option<String>, LogError> {
         Ok(self

@@ -23,9 +23,22 @@ pub struct ReadModel {
     timelines: HashMap<Uuid, Timeline>,
     plans: BTreeMap<PlanId, PlanMembers>,
     last_seq: u64,
+    /// How many events streams that have no timeline yet are expected to bring (see
+    /// [`ReadModel::expecting`]); each is taken when its stream's first event arrives.
+    expected_lengths: HashMap<Uuid, usize>,
 }
 
 impl ReadModel {
+    /// An empty model about to fold a log whose streams have these lengths: each timeline is
+    /// made with room for its whole history. Only a hint: a stream may bring more or fewer.
+    pub fn expecting(lengths: HashMap<Uuid, usize>) -> Self {
+        ReadModel {
+            timelines: HashMap::with_capacity(lengths.len()),
+            expected_lengths: lengths,
+            ..ReadModel::default()
+        }
+    }
+
     /// The sequence number of the last event folded; 0 for none.
     pub fn last_seq(&self) -> u64 {
         self.last_seq
@@ -45,9 +58,13 @@ impl ReadModel {
         }
         self.last_seq = entry.seq;
         self.index_membership(&entry.event);
+        let expected = &mut self.expected_lengths;
         self.timelines
             .entry(stream.id)
-            .or_insert_with(|| Timeline::new(stream))
+            .or_insert_with(|| {
+                let events = expected.remove(&stream.id).unwrap_or(0);
+                Timeline::with_capacity(stream, events)
+            })
             .push(entry);
     }
 

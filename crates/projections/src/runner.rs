@@ -92,7 +92,7 @@ pub fn rebuild(
     log: &Log,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReadModel, ProjectionError> {
-    let mut model = ReadModel::default();
+    let mut model = ReadModel::expecting(log.stream_lengths());
     catch_up(log, &mut model, progress)?;
     Ok(model)
 }
@@ -132,9 +132,15 @@ impl Projector {
             }
             Some(_) => {
                 tracing::warn!("the projection checkpoint does not match the log; rebuilding");
-                (ReadModel::default(), StartedFrom::Rebuild)
+                (
+                    ReadModel::expecting(log.stream_lengths()),
+                    StartedFrom::Rebuild,
+                )
             }
-            None => (ReadModel::default(), StartedFrom::Rebuild),
+            None => (
+                ReadModel::expecting(log.stream_lengths()),
+                StartedFrom::Rebuild,
+            ),
         };
         let checkpoints = checkpoint_dir.map(|dir| {
             Arc::new(match resumed {

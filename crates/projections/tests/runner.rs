@@ -197,6 +197,33 @@ async fn an_unreadable_event_stops_folding_after_the_events_before_it_and_waiter
     );
 }
 
+#[test]
+fn a_rebuild_sized_from_the_stream_lengths_answers_as_one_sized_by_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    append_demo(&log);
+    let head = log.head().last_seq;
+    let lengths = log.stream_lengths();
+    assert_eq!(lengths.values().sum::<usize>() as u64, head);
+    let unsized_model = model_upto(&log, head);
+    for timeline in unsized_model.timelines() {
+        assert_eq!(lengths[&timeline.stream().id], timeline.entries().len());
+    }
+    let rebuilt = rebuild(&log, &mut |_, _| {}).unwrap();
+    assert_eq!(rebuilt.state_hash(), unsized_model.state_hash());
+
+    // A wrong hint (too short, too long, a stream that never comes) changes nothing either.
+    let mut wrong: std::collections::HashMap<Uuid, usize> =
+        lengths.iter().map(|(id, n)| (*id, n / 2)).collect();
+    wrong.extend(lengths.keys().take(3).map(|id| (*id, 10_000)));
+    wrong.insert(Uuid::now_v7(), 7);
+    let mut hinted = ReadModel::expecting(wrong);
+    for stored in log.iter_all(0) {
+        hinted.apply(stocktake_projections::decode::into_envelope(stored.unwrap()).unwrap());
+    }
+    assert_eq!(hinted.state_hash(), unsized_model.state_hash());
+}
+
 #[tokio::test]
 async fn a_checkpoint_restarts_where_it_left_off_and_a_stale_one_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
