@@ -252,8 +252,9 @@ impl Projector {
         let mut last = None;
         let mut envelopes = Vec::with_capacity(page.len());
         let mut unreadable = None;
-        for stored in page {
-            let position = (stored.seq, stored.hash.clone());
+        for mut stored in page {
+            // The envelope has no use for the hash; only the last one is kept, for a checkpoint.
+            let position = (stored.seq, std::mem::take(&mut stored.hash));
             match into_envelope(stored) {
                 Ok(envelope) => {
                     envelopes.push(envelope);
