@@ -67,3 +67,49 @@ fn event_payloads_decode_by_type_name_as_the_log_stores_them() {
         }
     }
 }
+
+/// Every catalogued event that `keeps_title_and_owner` names, applied to an action whose title
+/// and owner it does not mention, leaves them as they were.
+#[test]
+fn events_said_to_keep_the_title_and_owner_keep_them() {
+    use stocktake_domain::aggregates::action::keeps_title_and_owner;
+    use stocktake_domain::text::{Role, Title};
+    use stocktake_domain::{AggregateState, StreamType};
+
+    let events: Vec<Event> = json_examples()
+        .into_iter()
+        .filter(|e| is_event_type(e["type"].as_str().unwrap()))
+        .map(|e| serde_json::from_value(e).unwrap())
+        .collect();
+    let added = events
+        .iter()
+        .find_map(|e| match e {
+            Event::ActionAdded(added) => Some(added.clone()),
+            _ => None,
+        })
+        .expect("EVENTS.md has an ActionAdded example");
+    let kept: Vec<&Event> = events.iter().filter(|e| keeps_title_and_owner(e)).collect();
+    assert_eq!(
+        kept.len(),
+        6,
+        "an example of each event keeps_title_and_owner names"
+    );
+    for event in kept {
+        let start = AggregateState::initial(StreamType::Action).evolve(&Event::ActionAdded(
+            stocktake_domain::events::ActionAdded {
+                title: Title::parse("A title no example uses").unwrap(),
+                owner: Role::parse("An owner no example names").unwrap(),
+                ..added.clone()
+            },
+        ));
+        let text = |state: &AggregateState| match state {
+            AggregateState::Action(s) => {
+                let action = s.action.as_ref().expect("added");
+                (action.title.clone(), action.owner.clone())
+            }
+            _ => unreachable!(),
+        };
+        let before = text(&start);
+        assert_eq!(text(&start.evolve(event)), before, "{event:?}");
+    }
+}

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use stocktake_domain::aggregates::action;
 use stocktake_domain::{AggregateState, Envelope, Event, StreamRef, StreamType};
 use uuid::Uuid;
 
@@ -169,7 +170,7 @@ impl Timeline {
             self.effective.push(entry.effective_at);
             self.recorded.push(entry.recorded_at);
             self.last_seq = entry.seq;
-            let keeps_text = keeps_line_text(&entry.event);
+            let keeps_text = action::keeps_title_and_owner(&entry.event);
             self.entries.push(entry);
             if self.stream.stream_type == StreamType::Action {
                 let previous = self.lines.last().and_then(Option::as_ref);
@@ -298,22 +299,6 @@ fn clone_weight(state: &AggregateState) -> usize {
         AggregateState::Visit(s) => s.visit.as_ref().map_or(0, |v| v.findings.len()),
         AggregateState::Measure(_) => 0,
     }
-}
-
-/// Events after which an action's title and owner are what they were: the domain's `evolve`
-/// sets the title only on `ActionAdded` and the owner only there and on `ActionOwnerAssigned`.
-/// Any event not named here has its line's text compared instead; the test
-/// `events_that_keep_the_line_text_keep_the_title_and_owner` holds the domain to the list.
-fn keeps_line_text(event: &Event) -> bool {
-    matches!(
-        event,
-        Event::ActionStatusChanged(_)
-            | Event::ActionRebaselined(_)
-            | Event::ProgressRecorded(_)
-            | Event::EvidenceAttached(_)
-            | Event::ImpactConfirmed(_)
-            | Event::ActionReopened(_)
-    )
 }
 
 #[cfg(test)]
@@ -552,48 +537,5 @@ mod tests {
         let effective: Vec<_> = timeline.entries().iter().map(|e| e.effective_at).collect();
         assert!(effective.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(*timeline.at(&At::NOW), replay(&timeline, &At::NOW));
-    }
-
-    /// Every event of `docs/EVENTS.md` that [`keeps_line_text`] names, applied to an action
-    /// whose title and owner it does not mention, leaves them as they were.
-    #[test]
-    fn events_that_keep_the_line_text_keep_the_title_and_owner() {
-        let catalogue = include_str!("../../../docs/EVENTS.md");
-        let events: Vec<Event> = catalogue
-            .split("```json\n")
-            .skip(1)
-            .filter_map(|block| serde_json::from_str(block.split("```").next()?).ok())
-            .collect();
-        let added = events
-            .iter()
-            .find_map(|e| match e {
-                Event::ActionAdded(added) => Some(added.clone()),
-                _ => None,
-            })
-            .expect("EVENTS.md has an ActionAdded example");
-        let kept: Vec<&Event> = events.iter().filter(|e| keeps_line_text(e)).collect();
-        assert_eq!(
-            kept.len(),
-            6,
-            "an example of each event keeps_line_text names"
-        );
-        for event in kept {
-            let start = AggregateState::initial(StreamType::Action).evolve(&Event::ActionAdded(
-                ActionAdded {
-                    title: Title::parse("A title no example uses").unwrap(),
-                    owner: Role::parse("An owner no example names").unwrap(),
-                    ..added.clone()
-                },
-            ));
-            let text = |state: &AggregateState| match state {
-                AggregateState::Action(s) => {
-                    let action = s.action.as_ref().expect("added");
-                    (action.title.clone(), action.owner.clone())
-                }
-                _ => unreachable!(),
-            };
-            let before = text(&start);
-            assert_eq!(text(&start.evolve(event)), before, "{event:?}");
-        }
     }
 }

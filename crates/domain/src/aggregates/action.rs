@@ -352,6 +352,22 @@ fn reopen(c: &ReopenAction, state: &ActionState) -> Result<Vec<Event>, DomainErr
     .into()])
 }
 
+/// Whether [`evolve`] leaves an action's title and owner as they were after this event: it
+/// sets the title only on `ActionAdded` and the owner only there and on `ActionOwnerAssigned`.
+/// An event not named here may change them (a reader then compares). The catalogue test
+/// `events_said_to_keep_the_title_and_owner_keep_them` holds `evolve` to this list.
+pub fn keeps_title_and_owner(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::ActionStatusChanged(_)
+            | Event::ActionRebaselined(_)
+            | Event::ProgressRecorded(_)
+            | Event::EvidenceAttached(_)
+            | Event::ImpactConfirmed(_)
+            | Event::ActionReopened(_)
+    )
+}
+
 /// Applies a recorded fact. No rules here: whatever was recorded has happened.
 pub fn evolve(mut state: ActionState, event: &Event) -> ActionState {
     if let Event::ActionAdded(e) = event {
