@@ -123,19 +123,18 @@ impl Projector {
             },
             None => None,
         };
-        let mut resumed = None;
-        let (mut model, started_from) = match loaded {
-            Some(loaded) if checkpoint_matches_log(log, &loaded)? => {
-                let checkpoint_seq = loaded.model.last_seq();
-                resumed = Some(loaded.position());
-                (loaded.model, StartedFrom::Checkpoint { checkpoint_seq })
-            }
-            Some(_) => {
+        let loaded = match loaded {
+            Some(loaded) if !checkpoint_matches_log(log, &loaded)? => {
                 tracing::warn!("the projection checkpoint does not match the log; rebuilding");
-                (
-                    ReadModel::expecting(log.stream_lengths()),
-                    StartedFrom::Rebuild,
-                )
+                None
+            }
+            loaded => loaded,
+        };
+        let resumed = loaded.as_ref().map(checkpoint::Loaded::position);
+        let (mut model, started_from) = match loaded {
+            Some(loaded) => {
+                let checkpoint_seq = loaded.model.last_seq();
+                (loaded.model, StartedFrom::Checkpoint { checkpoint_seq })
             }
             None => (
                 ReadModel::expecting(log.stream_lengths()),
