@@ -11,13 +11,23 @@ use crate::values::*;
 /// The schema version every event is written with today.
 pub const CURRENT_SCHEMA_VERSION: u32 = 1;
 
+/// A variant's payload: the payload type itself, or the box named for it.
+macro_rules! payload {
+    ($name:ident) => {
+        $name
+    };
+    ($name:ident, $boxed:ty) => {
+        $boxed
+    };
+}
+
 macro_rules! events {
-    ($($(#[$doc:meta])* $name:ident,)*) => {
+    ($($(#[$doc:meta])* $name:ident $(: $boxed:ty)?,)*) => {
         /// Every event Stocktake records, tagged by its PascalCase name.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "type", content = "data")]
         pub enum Event {
-            $($(#[$doc])* $name($name),)*
+            $($(#[$doc])* $name(payload!($name $(, $boxed)?)),)*
         }
 
         impl Event {
@@ -52,7 +62,7 @@ macro_rules! events {
 
         $(impl From<$name> for Event {
             fn from(payload: $name) -> Event {
-                Event::$name(payload)
+                Event::$name(payload.into())
             }
         })*
     };
@@ -69,16 +79,19 @@ pub enum DecodeError {
     FutureVersion { event_type: String, version: u32 },
 }
 
+// The read models keep every event, so an `Event` is as large as its largest payload in
+// every one of them: the few large payloads a stream starts with are boxed, which keeps
+// the many small ones (status changes, progress, evidence) from paying for them.
 events! {
     PlanCreated,
     PlanAgreed,
     PlanRevised,
-    PriorityAreaAdded,
+    PriorityAreaAdded: Box<PriorityAreaAdded>,
     PriorityAreaRetired,
     ForumEstablished,
     MeetingHeld,
     MilestoneRecorded,
-    ActionAdded,
+    ActionAdded: Box<ActionAdded>,
     ActionStatusChanged,
     ActionRebaselined,
     ActionOwnerAssigned,
@@ -86,7 +99,7 @@ events! {
     EvidenceAttached,
     ImpactConfirmed,
     ActionReopened,
-    MeasureDefined,
+    MeasureDefined: Box<MeasureDefined>,
     MeasureTargetChanged,
     MeasureReadingRecorded,
     VisitRecorded,
@@ -308,4 +321,29 @@ pub struct FindingLinked {
 pub struct VisitLetterPublished {
     pub visit_id: VisitId,
     pub published_on: NaiveDate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_no_larger_than_its_largest_unboxed_payload_and_a_tag() {
+        // Every event the read models keep is this size, whatever its payload; a new payload
+        // larger than these belongs in a box like `ActionAdded`.
+        let largest_unboxed = [
+            std::mem::size_of::<PlanCreated>(),
+            std::mem::size_of::<ForumEstablished>(),
+            std::mem::size_of::<ActionOwnerAssigned>(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap();
+        assert!(
+            std::mem::size_of::<Event>() <= largest_unboxed + 8,
+            "Event is {} bytes",
+            std::mem::size_of::<Event>()
+        );
+        assert!(std::mem::size_of::<ActionAdded>() > largest_unboxed + 8);
+    }
 }

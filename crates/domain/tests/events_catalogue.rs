@@ -84,7 +84,7 @@ fn events_said_to_keep_the_title_and_owner_keep_them() {
     let added = events
         .iter()
         .find_map(|e| match e {
-            Event::ActionAdded(added) => Some(added.clone()),
+            Event::ActionAdded(added) => Some((**added).clone()),
             _ => None,
         })
         .expect("EVENTS.md has an ActionAdded example");
@@ -95,13 +95,14 @@ fn events_said_to_keep_the_title_and_owner_keep_them() {
         "an example of each event keeps_title_and_owner names"
     );
     for event in kept {
-        let start = AggregateState::initial(StreamType::Action).evolve(&Event::ActionAdded(
-            stocktake_domain::events::ActionAdded {
+        let start = AggregateState::initial(StreamType::Action).evolve(
+            &stocktake_domain::events::ActionAdded {
                 title: Title::parse("A title no example uses").unwrap(),
                 owner: Role::parse("An owner no example names").unwrap(),
                 ..added.clone()
-            },
-        ));
+            }
+            .into(),
+        );
         let text = |state: &AggregateState| match state {
             AggregateState::Action(s) => {
                 let action = s.action.as_ref().expect("added");
