@@ -12,13 +12,22 @@ use chrono::NaiveDate;
 use stocktake_domain::aggregates::Action;
 use stocktake_domain::{ActionId, ActionStatus, AreaId, DisplayRag};
 
+/// An action's title and owner, shared by every line they have not changed since: an action
+/// keeps a line per event, and its text rarely changes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ActionText {
+    pub title: Box<str>,
+    pub owner: Box<str>,
+}
+
 /// An action as one line of its plan, derived from the domain's state of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionLine {
     pub action_id: ActionId,
     pub area_id: AreaId,
-    pub title: Arc<str>,
-    pub owner: Arc<str>,
+    /// One pointer rather than two: a line is kept per event, so this is 24 bytes less of
+    /// every event and one reference count to move per event instead of two.
+    text: Arc<ActionText>,
     pub status: ActionStatus,
     /// The rating a reader sees: red, amber, green while open, blue once completed.
     pub rag: Option<DisplayRag>,
@@ -33,34 +42,46 @@ impl ActionLine {
     /// The line of an action, sharing the text of `previous` where it has not changed, so that
     /// keeping a line per event does not keep a copy of the title per event.
     pub fn of(action: &Action, previous: Option<&ActionLine>) -> Self {
-        let share = |text: &str, old: Option<&Arc<str>>| match old {
-            Some(old) if **old == *text => Arc::clone(old),
-            _ => Arc::from(text),
+        let text = match previous {
+            Some(previous)
+                if *previous.text.title == *action.title.as_str()
+                    && *previous.text.owner == *action.owner.as_str() =>
+            {
+                Arc::clone(&previous.text)
+            }
+            _ => Arc::new(ActionText {
+                title: action.title.as_str().into(),
+                owner: action.owner.as_str().into(),
+            }),
         };
-        Self::with_text(
-            action,
-            share(action.title.as_str(), previous.map(|p| &p.title)),
-            share(action.owner.as_str(), previous.map(|p| &p.owner)),
-        )
+        Self::with_text(action, text)
     }
 
     /// The line of an action after an event that cannot have changed its title or owner: the
     /// text is `previous`'s, taken without comparing (in a long log both copies are usually
     /// out of the CPU's cache, and comparing them was 6 to 8 % of a rebuild).
     pub fn keeping_text(action: &Action, previous: &ActionLine) -> Self {
-        Self::with_text(
-            action,
-            Arc::clone(&previous.title),
-            Arc::clone(&previous.owner),
-        )
+        Self::with_text(action, Arc::clone(&previous.text))
     }
 
-    fn with_text(action: &Action, title: Arc<str>, owner: Arc<str>) -> Self {
+    pub fn title(&self) -> &str {
+        &self.text.title
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.text.owner
+    }
+
+    /// Whether two lines share one copy of their text.
+    pub fn shares_text_with(&self, other: &ActionLine) -> bool {
+        Arc::ptr_eq(&self.text, &other.text)
+    }
+
+    fn with_text(action: &Action, text: Arc<ActionText>) -> Self {
         ActionLine {
             action_id: action.action_id,
             area_id: action.area_id,
-            title,
-            owner,
+            text,
             status: action.status,
             rag: action.display_rag(),
             start_on: action.start_on,

@@ -374,6 +374,36 @@ mod tests {
     }
 
     #[test]
+    fn an_actions_lines_share_one_text_until_its_owner_changes() {
+        use stocktake_domain::events::ActionOwnerAssigned;
+
+        let mut timeline = action_timeline(&[(1, 1), (2, 2)]);
+        timeline.push(Entry {
+            seq: 4,
+            stream_version: 4,
+            event_id: Uuid::from_u128(4),
+            recorded_at: at(3),
+            effective_at: at(3),
+            actor: "director".into(),
+            event: ActionOwnerAssigned {
+                action_id: ActionId(Uuid::from_u128(1)),
+                previous_owner: Role::parse("Head of Workforce").unwrap(),
+                owner: Role::parse("Director of Children's Services").unwrap(),
+                reason: None,
+            }
+            .into(),
+        });
+        let line = |upto| timeline.line_after(upto).expect("added").0;
+        assert!(line(1).shares_text_with(line(2)) && line(2).shares_text_with(line(3)));
+        assert!(!line(3).shares_text_with(line(4)));
+        assert_eq!(
+            (line(3).owner(), line(4).owner()),
+            ("Head of Workforce", "Director of Children's Services")
+        );
+        assert_eq!(line(4).title(), "Recruit");
+    }
+
+    #[test]
     fn snapshots_give_the_same_answer_as_a_full_replay() {
         // 100 updates, one a day, each recorded 5 days late; every 10th recorded 40 days late.
         let days: Vec<(u32, u32)> = (1..=100)

@@ -165,8 +165,8 @@ impl ActionSummary {
         ActionSummary {
             action_id: line.action_id,
             area_id: line.area_id,
-            title: line.title.to_string(),
-            owner: line.owner.to_string(),
+            title: line.title().to_owned(),
+            owner: line.owner().to_owned(),
             status: line.status,
             rag: line.rag,
             start_on: line.start_on,
