@@ -15,9 +15,9 @@ use stocktake_domain::{ActionId, ActionStatus, AreaId, DisplayRag};
 /// An action's title and owner, shared by every line they have not changed since: an action
 /// keeps a line per event, and its text rarely changes.
 #[derive(Debug, PartialEq, Eq)]
-pub struct ActionText {
-    pub title: Box<str>,
-    pub owner: Box<str>,
+struct ActionText {
+    title: Box<str>,
+    owner: Box<str>,
 }
 
 /// An action as one line of its plan, derived from the domain's state of it.
@@ -25,8 +25,8 @@ pub struct ActionText {
 pub struct ActionLine {
     pub action_id: ActionId,
     pub area_id: AreaId,
-    /// One pointer rather than two: a line is kept per event, so this is 24 bytes less of
-    /// every event and one reference count to move per event instead of two.
+    /// One pointer rather than two: a line is kept per action event, so this is 24 bytes less
+    /// per action event and one reference count to move per event instead of two.
     text: Arc<ActionText>,
     pub status: ActionStatus,
     /// The rating a reader sees: red, amber, green while open, blue once completed.
