@@ -1,4 +1,4 @@
-# Stocktake's everyday commands. A convenience only: each recipe is one plain cargo command.
+# Stocktake's everyday commands. A convenience only: each recipe is plain cargo commands or a script.
 
 # Serve the demo plan on http://127.0.0.1:8080 (token in stocktake-data/director.token).
 run:
