@@ -440,11 +440,10 @@ fn decode_only(log: &Log) -> u64 {
 fn checkpoint_figures(log: &Log, full: &ReadModel, size: u64, dir: &Path, rebuild_rate: f64) {
     let behind = (size / 10).min(50_000);
     let upto = size - behind;
-    let hash = log.event(upto).expect("read").expect("event").hash;
     let checkpoint_dir = dir.join("checkpoint");
     let t = Instant::now();
     checkpoint::Checkpoints::new(&checkpoint_dir)
-        .save(log, upto, &hash)
+        .save(log, upto)
         .expect("save the checkpoint");
     let save = t.elapsed();
     let bytes = std::fs::metadata(checkpoint::path(&checkpoint_dir)).map_or(0, |m| m.len());

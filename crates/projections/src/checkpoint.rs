@@ -53,12 +53,6 @@ pub enum CheckpointError {
     Decode(#[from] DecodeFailure),
     #[error("the log ends at sequence number {last}, before the checkpoint's {upto}")]
     LogEndsBefore { upto: u64, last: u64 },
-    #[error("event {seq} of the log has hash {found}, not the checkpoint's {expected}")]
-    NotThisLog {
-        seq: u64,
-        expected: String,
-        found: String,
-    },
 }
 
 /// One line of the file, as written.
@@ -232,8 +226,8 @@ impl Checkpoints {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Saves the entries of the events up to `upto`, whose hash in the log is `last_hash`.
-    pub fn save(&self, log: &Log, upto: u64, last_hash: &str) -> Result<(), CheckpointError> {
+    /// Saves the entries of the events up to `upto`, marked with the log's hash of `upto`.
+    pub fn save(&self, log: &Log, upto: u64) -> Result<(), CheckpointError> {
         let mut saved = self.lock();
         if saved.is_some_and(|s| s.seq >= upto) {
             return Ok(());
@@ -275,21 +269,16 @@ impl Checkpoints {
             write_line(&mut buffer, &LineOut::Version(PROJECTION_VERSION), target)?;
         }
         let mut after = from;
+        let mut last_hash = String::new();
         while after < upto {
             let limit = usize::try_from((upto - after).min(EVENTS_PER_READ)).unwrap_or(usize::MAX);
             let page = log.read_all(after, limit)?;
             if page.is_empty() {
                 return Err(CheckpointError::LogEndsBefore { upto, last: after });
             }
-            for stored in page {
+            for mut stored in page {
                 after = stored.seq;
-                if after == upto && stored.hash != last_hash {
-                    return Err(CheckpointError::NotThisLog {
-                        seq: upto,
-                        expected: last_hash.to_owned(),
-                        found: stored.hash,
-                    });
-                }
+                last_hash = std::mem::take(&mut stored.hash);
                 let envelope = into_envelope(stored)?;
                 let stream = envelope.stream;
                 write_line(
@@ -306,7 +295,7 @@ impl Checkpoints {
             &mut buffer,
             &LineOut::Mark {
                 last_seq: upto,
-                last_hash,
+                last_hash: &last_hash,
             },
             target,
         )?;

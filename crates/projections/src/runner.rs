@@ -59,8 +59,8 @@ struct Folding {
 
 /// What one turn of folding did.
 enum Turn {
-    /// A page was folded; a checkpoint is due at this position if `Some`.
-    Page { checkpoint: Option<(u64, String)> },
+    /// A page was folded; a checkpoint is due at this sequence number if `Some`.
+    Page { checkpoint: Option<u64> },
     /// The model has every published event, or folding has stopped.
     Done,
 }
@@ -248,17 +248,11 @@ impl Projector {
         if page.is_empty() {
             return Turn::Done;
         }
-        let mut last = None;
         let mut envelopes = Vec::with_capacity(page.len());
         let mut unreadable = None;
-        for mut stored in page {
-            // The envelope has no use for the hash; only the last one is kept, for a checkpoint.
-            let position = (stored.seq, std::mem::take(&mut stored.hash));
+        for stored in page {
             match into_envelope(stored) {
-                Ok(envelope) => {
-                    envelopes.push(envelope);
-                    last = Some(position);
-                }
+                Ok(envelope) => envelopes.push(envelope),
                 Err(e) => {
                     unreadable = Some(e);
                     break;
@@ -267,6 +261,7 @@ impl Projector {
         }
         // Decoded before the lock is taken, so readers wait only for the folding.
         let folded = envelopes.len() as u64;
+        let last = envelopes.last().map(|e| e.seq);
         {
             let mut model = self.write();
             for envelope in envelopes {
@@ -274,12 +269,12 @@ impl Projector {
             }
         }
         let mut checkpoint = None;
-        if let Some((last_seq, last_hash)) = last {
+        if let Some(last_seq) = last {
             self.applied.send_replace(last_seq);
             folding.since_checkpoint += folded;
             if folding.since_checkpoint >= CHECKPOINT_EVERY {
                 folding.since_checkpoint = 0;
-                checkpoint = Some((last_seq, last_hash));
+                checkpoint = Some(last_seq);
             }
         }
         if let Some(e) = unreadable {
@@ -291,10 +286,10 @@ impl Projector {
         Turn::Page { checkpoint }
     }
 
-    fn checkpoint_if_due(&self, log: &Log, due: Option<(u64, String)>) {
-        if let Some((seq, hash)) = due {
+    fn checkpoint_if_due(&self, log: &Log, due: Option<u64>) {
+        if let Some(seq) = due {
             let (projector, log) = (self.clone(), log.clone());
-            tokio::task::spawn_blocking(move || projector.save_checkpoint_at(&log, seq, &hash));
+            tokio::task::spawn_blocking(move || projector.save_checkpoint_at(&log, seq));
         }
     }
 
@@ -323,11 +318,11 @@ impl Projector {
         let _ = receiver.wait_for(|&applied| applied >= seq).await;
     }
 
-    fn save_checkpoint_at(&self, log: &Log, seq: u64, last_hash: &str) {
+    fn save_checkpoint_at(&self, log: &Log, seq: u64) {
         let Some(checkpoints) = &self.checkpoints else {
             return;
         };
-        if let Err(e) = checkpoints.save(log, seq, last_hash) {
+        if let Err(e) = checkpoints.save(log, seq) {
             tracing::warn!(error = %e, "could not save the projection checkpoint");
         }
     }
@@ -342,8 +337,7 @@ impl Projector {
         if seq == 0 || checkpoints.saved_seq() >= seq {
             return Ok(());
         }
-        let hash = log.event(seq)?.map(|e| e.hash).unwrap_or_default();
-        checkpoints.save(log, seq, &hash)?;
+        checkpoints.save(log, seq)?;
         Ok(())
     }
 }

@@ -301,15 +301,18 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
     let path = checkpoint::path(&checkpoints_dir);
 
     let checkpoints = Checkpoints::new(&checkpoints_dir);
-    // A position whose hash is not the log's is refused, and nothing is marked.
-    assert!(matches!(
-        checkpoints.save(&log, middle, &hash(middle - 1)),
-        Err(checkpoint::CheckpointError::NotThisLog { seq, .. }) if seq == middle
-    ));
     assert!(checkpoint::load(&checkpoints_dir).unwrap().is_none());
-    checkpoints.save(&log, middle, &hash(middle)).unwrap();
+    checkpoints.save(&log, middle).unwrap();
+    // Each mark names the log's own hash of its position.
+    assert_eq!(
+        checkpoint::load(&checkpoints_dir)
+            .unwrap()
+            .unwrap()
+            .last_hash,
+        hash(middle)
+    );
     let first_segment = std::fs::metadata(&path).unwrap().len();
-    checkpoints.save(&log, head, &hash(head)).unwrap();
+    checkpoints.save(&log, head).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         text.lines().filter(|l| l.starts_with("{\"Mark\"")).count(),
@@ -343,7 +346,7 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
     // The next save writes over the unfinished segment.
     let resumed = Checkpoints::resume(&checkpoints_dir, loaded.position());
     assert_eq!(resumed.saved_seq(), head);
-    resumed.save(&log, head, &hash(head)).unwrap();
+    resumed.save(&log, head).unwrap();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         torn,
@@ -359,7 +362,7 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
         model_upto(&log, middle).state_hash()
     );
     let resumed = Checkpoints::resume(&checkpoints_dir, loaded.position());
-    resumed.save(&log, head, &hash(head)).unwrap();
+    resumed.save(&log, head).unwrap();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         text,
@@ -375,7 +378,7 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
     let at_middle = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
     let resumed = Checkpoints::resume(&checkpoints_dir, at_middle.position());
     std::fs::remove_file(&path).unwrap();
-    resumed.save(&log, head, &hash(head)).unwrap();
+    resumed.save(&log, head).unwrap();
     let rewritten = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         rewritten
