@@ -317,6 +317,19 @@ mod tests {
             + chrono::Duration::days(day as i64)
     }
 
+    /// The action's event at version `seq` (its seq in the log too), on the given days.
+    fn entry(seq: u64, effective: u32, recorded: u32, event: Event) -> Entry {
+        Entry {
+            seq,
+            stream_version: seq,
+            event_id: Uuid::from_u128(u128::from(seq)),
+            recorded_at: at(recorded),
+            effective_at: at(effective),
+            actor: "director".into(),
+            event,
+        }
+    }
+
     fn action_timeline(progress_days: &[(u32, u32)]) -> Timeline {
         let action_id = ActionId(Uuid::from_u128(1));
         let stream = StreamRef {
@@ -324,15 +337,6 @@ mod tests {
             id: action_id.into(),
         };
         let mut timeline = Timeline::new(stream);
-        let entry = |seq: u64, effective: u32, recorded: u32, event: Event| Entry {
-            seq,
-            stream_version: seq,
-            event_id: Uuid::from_u128(seq as u128),
-            recorded_at: at(recorded),
-            effective_at: at(effective),
-            actor: "director".into(),
-            event,
-        };
         timeline.push(entry(
             1,
             0,
@@ -378,21 +382,18 @@ mod tests {
         use stocktake_domain::events::ActionOwnerAssigned;
 
         let mut timeline = action_timeline(&[(1, 1), (2, 2)]);
-        timeline.push(Entry {
-            seq: 4,
-            stream_version: 4,
-            event_id: Uuid::from_u128(4),
-            recorded_at: at(3),
-            effective_at: at(3),
-            actor: "director".into(),
-            event: ActionOwnerAssigned {
+        timeline.push(entry(
+            4,
+            3,
+            3,
+            ActionOwnerAssigned {
                 action_id: ActionId(Uuid::from_u128(1)),
                 previous_owner: Role::parse("Head of Workforce").unwrap(),
                 owner: Role::parse("Director of Children's Services").unwrap(),
                 reason: None,
             }
             .into(),
-        });
+        ));
         let line = |upto| timeline.line_after(upto).expect("added").0;
         assert!(line(1).shares_text_with(line(2)) && line(2).shares_text_with(line(3)));
         assert!(!line(3).shares_text_with(line(4)));
@@ -450,15 +451,7 @@ mod tests {
                 .into()
             };
             let day = 1 + i / 4;
-            timeline.push(Entry {
-                seq: u64::from(i) + 2,
-                stream_version: u64::from(i) + 2,
-                event_id: Uuid::from_u128(u128::from(i) + 2),
-                recorded_at: at(day + 3),
-                effective_at: at(day),
-                actor: "director".into(),
-                event,
-            });
+            timeline.push(entry(u64::from(i) + 2, day, day + 3, event));
         }
         let starts: Vec<usize> = std::iter::once(0)
             .chain(timeline.snapshots.iter().map(|s| s.upto))
