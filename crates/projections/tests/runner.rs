@@ -217,10 +217,7 @@ fn a_rebuild_sized_from_the_stream_lengths_answers_as_one_sized_by_nothing() {
         lengths.iter().map(|(id, n)| (*id, n / 2)).collect();
     wrong.extend(lengths.keys().take(3).map(|id| (*id, 10_000)));
     wrong.insert(Uuid::now_v7(), 7);
-    let mut hinted = ReadModel::expecting(wrong);
-    for stored in log.iter_all(0) {
-        hinted.apply(stocktake_projections::decode::into_envelope(stored.unwrap()).unwrap());
-    }
+    let hinted = fold_into(ReadModel::expecting(wrong), &log, head);
     assert_eq!(hinted.state_hash(), unsized_model.state_hash());
 }
 
@@ -281,7 +278,11 @@ async fn a_checkpoint_restarts_where_it_left_off_and_a_stale_one_is_rebuilt() {
 
 /// The model of the log's first `upto` events, folded directly.
 fn model_upto(log: &Log, upto: u64) -> ReadModel {
-    let mut model = ReadModel::default();
+    fold_into(ReadModel::default(), log, upto)
+}
+
+/// `model` with the log's first `upto` events folded into it, one by one.
+fn fold_into(mut model: ReadModel, log: &Log, upto: u64) -> ReadModel {
     for stored in log.iter_all(0).take(upto as usize) {
         model.apply(stocktake_projections::decode::into_envelope(stored.unwrap()).unwrap());
     }
