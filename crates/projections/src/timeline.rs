@@ -377,6 +377,24 @@ mod tests {
             .fold(Folded::initial(timeline.stream()), |f, e| f.apply(e))
     }
 
+    /// Every moment of the grid (days as of, days known at) gets the answer of a full replay.
+    fn assert_answers_as_a_replay(
+        timeline: &Timeline,
+        as_of_days: impl IntoIterator<Item = u32>,
+        known_at_days: impl IntoIterator<Item = u32> + Clone,
+    ) {
+        for as_of in as_of_days {
+            for known_at in known_at_days.clone() {
+                let question = At::as_of(at(as_of)).known_at(at(known_at));
+                assert_eq!(
+                    *timeline.at(&question),
+                    replay(timeline, &question),
+                    "as of day {as_of}, known at day {known_at}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn an_actions_lines_share_one_text_until_its_owner_changes() {
         use stocktake_domain::events::ActionOwnerAssigned;
@@ -411,16 +429,7 @@ mod tests {
             .map(|d| (d, if d % 10 == 0 { d + 40 } else { d + 5 }))
             .collect();
         let timeline = action_timeline(&days);
-        for as_of in (0..150).step_by(7) {
-            for known_at in (0..150).step_by(11) {
-                let question = At::as_of(at(as_of)).known_at(at(known_at));
-                assert_eq!(
-                    *timeline.at(&question),
-                    replay(&timeline, &question),
-                    "as of day {as_of}, known at day {known_at}"
-                );
-            }
-        }
+        assert_answers_as_a_replay(&timeline, (0..150).step_by(7), (0..150).step_by(11));
     }
 
     /// With more evidence than the fixed spacing, snapshots spread out to at least the evidence
@@ -470,16 +479,7 @@ mod tests {
             timeline.snapshots.len() < 401 / SNAPSHOT_EVERY,
             "{starts:?}"
         );
-        for as_of in (0..110).step_by(3) {
-            for known_at in (0..115).step_by(13) {
-                let question = At::as_of(at(as_of)).known_at(at(known_at));
-                assert_eq!(
-                    *timeline.at(&question),
-                    replay(&timeline, &question),
-                    "as of day {as_of}, known at day {known_at}"
-                );
-            }
-        }
+        assert_answers_as_a_replay(&timeline, (0..110).step_by(3), (0..115).step_by(13));
     }
 
     /// The line kept for a prefix is the line of the state a fold gives for that moment.
