@@ -143,7 +143,7 @@ impl Loaded {
     fn catch_up(mut self, log: &Log, stream: StreamRef) -> Result<Self, CommandError> {
         for event in &log.read_stream(stream.id, self.version + 1)? {
             let envelope = envelope(event)?;
-            self.state = self.state.evolve(&envelope.event);
+            self.state.evolve_in_place(&envelope.event);
             self.last_effective = Some(envelope.effective_at);
             self.version = envelope.stream_version;
         }
@@ -358,7 +358,7 @@ fn after_append(decided: Recorded, outcome: &AppendOutcome) -> Option<Loaded> {
         return None;
     }
     for event in &events {
-        loaded.state = loaded.state.evolve(event);
+        loaded.state.evolve_in_place(event);
     }
     loaded.version = outcome.stream_version;
     loaded.last_effective = Some(effective_at);

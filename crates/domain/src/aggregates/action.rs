@@ -370,6 +370,13 @@ pub fn keeps_title_and_owner(event: &Event) -> bool {
 
 /// Applies a recorded fact. No rules here: whatever was recorded has happened.
 pub fn evolve(mut state: ActionState, event: &Event) -> ActionState {
+    evolve_in_place(&mut state, event);
+    state
+}
+
+/// [`evolve`] on the state where it lies: a fold that keeps its state (a read model's) need
+/// not move the whole state in and out of every step.
+pub fn evolve_in_place(state: &mut ActionState, event: &Event) {
     if let Event::ActionAdded(e) = event {
         state.action = Some(Action {
             action_id: e.action_id,
@@ -387,10 +394,10 @@ pub fn evolve(mut state: ActionState, event: &Event) -> ActionState {
             evidence: BTreeMap::new(),
             impact_confirmed: false,
         });
-        return state;
+        return;
     }
     let Some(action) = state.action.as_mut() else {
-        return state;
+        return;
     };
     match event {
         Event::ActionStatusChanged(e) => {
@@ -421,5 +428,4 @@ pub fn evolve(mut state: ActionState, event: &Event) -> ActionState {
         }
         _ => {}
     }
-    state
 }

@@ -144,6 +144,13 @@ pub fn decide(
 }
 
 pub fn evolve(mut state: MeasureState, event: &Event) -> MeasureState {
+    evolve_in_place(&mut state, event);
+    state
+}
+
+/// [`evolve`] on the state where it lies: a fold that keeps its state (a read model's) need
+/// not move the whole state in and out of every step.
+pub fn evolve_in_place(state: &mut MeasureState, event: &Event) {
     if let Event::MeasureDefined(e) = event {
         state.measure = Some(Measure {
             measure_id: e.measure_id,
@@ -156,10 +163,10 @@ pub fn evolve(mut state: MeasureState, event: &Event) -> MeasureState {
             description: e.description.clone(),
             readings: 0,
         });
-        return state;
+        return;
     }
     let Some(measure) = state.measure.as_mut() else {
-        return state;
+        return;
     };
     match event {
         Event::MeasureTargetChanged(e) => {
@@ -169,7 +176,6 @@ pub fn evolve(mut state: MeasureState, event: &Event) -> MeasureState {
         Event::MeasureReadingRecorded(_) => measure.readings += 1,
         _ => {}
     }
-    state
 }
 
 #[cfg(test)]

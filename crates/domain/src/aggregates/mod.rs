@@ -95,12 +95,18 @@ impl AggregateState {
         }
     }
 
-    pub fn evolve(self, event: &Event) -> Self {
+    pub fn evolve(mut self, event: &Event) -> Self {
+        self.evolve_in_place(event);
+        self
+    }
+
+    /// [`AggregateState::evolve`] on the state where it lies.
+    pub fn evolve_in_place(&mut self, event: &Event) {
         match self {
-            AggregateState::Plan(s) => AggregateState::Plan(plan::evolve(s, event)),
-            AggregateState::Action(s) => AggregateState::Action(action::evolve(s, event)),
-            AggregateState::Measure(s) => AggregateState::Measure(measure::evolve(s, event)),
-            AggregateState::Visit(s) => AggregateState::Visit(visit::evolve(s, event)),
+            AggregateState::Plan(s) => plan::evolve_in_place(s, event),
+            AggregateState::Action(s) => action::evolve_in_place(s, event),
+            AggregateState::Measure(s) => measure::evolve_in_place(s, event),
+            AggregateState::Visit(s) => visit::evolve_in_place(s, event),
         }
     }
 

@@ -264,6 +264,13 @@ fn record_milestone(c: &RecordMilestone, state: &PlanState) -> Result<Vec<Event>
 
 /// Applies a recorded fact. No rules here: whatever was recorded has happened.
 pub fn evolve(mut state: PlanState, event: &Event) -> PlanState {
+    evolve_in_place(&mut state, event);
+    state
+}
+
+/// [`evolve`] on the state where it lies: a fold that keeps its state (a read model's) need
+/// not move the whole state in and out of every step.
+pub fn evolve_in_place(state: &mut PlanState, event: &Event) {
     if let Event::PlanCreated(e) = event {
         state.plan = Some(Plan {
             plan_id: e.plan_id,
@@ -276,10 +283,10 @@ pub fn evolve(mut state: PlanState, event: &Event) -> PlanState {
             forums: BTreeMap::new(),
             meetings: BTreeSet::new(),
         });
-        return state;
+        return;
     }
     let Some(plan) = state.plan.as_mut() else {
-        return state;
+        return;
     };
     match event {
         Event::PlanAgreed(e) => {
@@ -323,5 +330,4 @@ pub fn evolve(mut state: PlanState, event: &Event) -> PlanState {
         }
         _ => {}
     }
-    state
 }

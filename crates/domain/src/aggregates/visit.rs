@@ -201,6 +201,13 @@ fn publish_letter(c: &PublishVisitLetter, state: &VisitState) -> Result<Vec<Even
 }
 
 pub fn evolve(mut state: VisitState, event: &Event) -> VisitState {
+    evolve_in_place(&mut state, event);
+    state
+}
+
+/// [`evolve`] on the state where it lies: a fold that keeps its state (a read model's) need
+/// not move the whole state in and out of every step.
+pub fn evolve_in_place(state: &mut VisitState, event: &Event) {
     if let Event::VisitRecorded(e) = event {
         state.visit = Some(Visit {
             visit_id: e.visit_id,
@@ -212,10 +219,10 @@ pub fn evolve(mut state: VisitState, event: &Event) -> VisitState {
             findings: BTreeMap::new(),
             letter_published_on: None,
         });
-        return state;
+        return;
     }
     let Some(visit) = state.visit.as_mut() else {
-        return state;
+        return;
     };
     match event {
         Event::FindingRecorded(e) => {
@@ -237,5 +244,4 @@ pub fn evolve(mut state: VisitState, event: &Event) -> VisitState {
         Event::VisitLetterPublished(e) => visit.letter_published_on = Some(e.published_on),
         _ => {}
     }
-    state
 }

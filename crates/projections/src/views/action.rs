@@ -172,7 +172,7 @@ pub fn action_history(
     let mut entries = Vec::with_capacity(entries_in_recorded_order.len());
     for entry in entries_in_recorded_order {
         let before = tracked(state.action.as_ref());
-        state = action::evolve(state, &entry.event);
+        action::evolve_in_place(&mut state, &entry.event);
         let after = tracked(state.action.as_ref());
         entries.push(HistoryEntry {
             seq: entry.seq,
