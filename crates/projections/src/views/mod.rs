@@ -94,13 +94,13 @@ pub(crate) fn action_line_at<'a>(
     model: &'a ReadModel,
     stream: StreamRef,
     at: &At,
-) -> Option<Seen<'a, ActionLine>> {
+) -> Option<Seen<'a, ActionLine<'a>>> {
     let timeline = model.timeline_of(stream)?;
     match timeline.prefix_at(at) {
         Some(upto) => {
             let (line, last) = timeline.line_after(upto)?;
             Some(Seen {
-                item: Cow::Borrowed(line),
+                item: Cow::Owned(line),
                 last_effective: Some(last.effective_at),
                 version: last.stream_version,
             })
@@ -108,7 +108,7 @@ pub(crate) fn action_line_at<'a>(
         None => {
             let seen = action_at(model, stream, at)?;
             Some(Seen {
-                item: Cow::Owned(ActionLine::of(&seen.item, None)),
+                item: Cow::Owned(ActionLine::of(&seen.item)),
                 last_effective: seen.last_effective,
                 version: seen.version,
             })
@@ -148,7 +148,7 @@ pub struct ActionSummary {
 
 impl ActionSummary {
     pub(crate) fn new(seen: &Seen<'_, Action>, at: &At, now: DateTime<Utc>) -> Self {
-        let line = ActionLine::of(&seen.item, None);
+        let line = ActionLine::of(&seen.item);
         let seen = Seen {
             item: Cow::Owned(line),
             last_effective: seen.last_effective,
@@ -157,14 +157,14 @@ impl ActionSummary {
         Self::of_line(&seen, at, now)
     }
 
-    pub(crate) fn of_line(seen: &Seen<'_, ActionLine>, at: &At, now: DateTime<Utc>) -> Self {
+    pub(crate) fn of_line(seen: &Seen<'_, ActionLine<'_>>, at: &At, now: DateTime<Utc>) -> Self {
         let line = &*seen.item;
         let reference = at.reference_time(now);
         let today = reference.date_naive();
         let overdue = !line.status.is_closed() && line.due_on < today;
         ActionSummary {
-            action_id: line.action_id,
-            area_id: line.area_id,
+            action_id: line.action_id(),
+            area_id: line.area_id(),
             title: line.title().to_owned(),
             owner: line.owner().to_owned(),
             status: line.status,

@@ -147,7 +147,7 @@ pub fn plan_overview(
         };
         last_updated_at = last_updated_at.max(seen.last_effective);
         let summary = ActionSummary::of_line(&seen, at, now);
-        if let Some(area) = areas.iter_mut().find(|a| a.area_id == seen.item.area_id) {
+        if let Some(area) = areas.iter_mut().find(|a| a.area_id == seen.item.area_id()) {
             area.actions.push(summary);
         }
     }
