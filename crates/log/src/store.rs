@@ -313,6 +313,12 @@ impl Log {
         self.shared().head()
     }
 
+    /// The last durable seq: [`Log::head`] without its hash, for a reader that only needs to
+    /// know how far the log has got.
+    pub fn last_seq(&self) -> u64 {
+        self.shared().last_seq()
+    }
+
     /// A live feed of upcast events with `seq > after_seq`.
     pub fn subscribe(&self, after_seq: u64) -> Subscription {
         Subscription::new(self.inner.shared.clone(), after_seq, true)
