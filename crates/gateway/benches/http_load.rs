@@ -661,12 +661,8 @@ async fn service_commands(
                             .await;
                     drop(turn);
                     let result = match result {
-                        Ok(outcome) => {
+                        Ok(_) => {
                             acknowledged.fetch_add(1, Ordering::Relaxed);
-                            state
-                                .projector()
-                                .reach(state.log(), outcome.outcome.last_seq())
-                                .await;
                             Ok(())
                         }
                         Err(e) => Err(e.to_string()),

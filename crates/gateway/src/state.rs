@@ -1,10 +1,11 @@
 //! What every handler shares: the log, the read models, the tokens, the metrics, the clock.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLockReadGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use stocktake_log::Log;
-use stocktake_projections::Projector;
+use stocktake_projections::{Projector, ReadModel};
 use tokio::sync::watch;
 
 use crate::locks::StreamLocks;
@@ -12,6 +13,10 @@ use crate::metrics::Metrics;
 use crate::overview_cache::OverviewCache;
 use crate::service::StreamStates;
 use crate::tokens::TokenStore;
+
+/// How long a read waits for the read models to fold what the log had made durable when it
+/// arrived. Reads are served either way; this only bounds the wait.
+const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
 
 /// The gateway's state. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -55,6 +60,20 @@ impl AppState {
 
     pub fn projector(&self) -> &Projector {
         &self.inner.projector
+    }
+
+    /// The read models, once they have folded every event the log had made durable when this
+    /// was called: a command is acknowledged only once durable, so whoever has seen a command
+    /// acknowledged, by any client, reads it. Reads do this waiting rather than commands,
+    /// because a read rarely has anything to wait for, and a command always would.
+    pub async fn read_model(&self) -> RwLockReadGuard<'_, ReadModel> {
+        let (log, projector) = (self.log(), self.projector());
+        let durable = log.last_seq();
+        if projector.last_seq() < durable {
+            let _ =
+                tokio::time::timeout(READ_YOUR_WRITES_WAIT, projector.reach(log, durable)).await;
+        }
+        projector.read()
     }
 
     pub fn tokens(&self) -> &TokenStore {

@@ -43,7 +43,7 @@ pub struct Projector {
     /// The last sequence folded; only a folder (holding `folding`) moves it.
     applied: watch::Sender<u64>,
     /// Held by whoever is folding the log's new events into the model: the follower task, or
-    /// a command waiting for its own event ([`Projector::reach`]).
+    /// a reader waiting for the events published before it ([`Projector::reach`]).
     folding: Arc<tokio::sync::Mutex<Folding>>,
     /// An event could not be read, or the log could not be: the model stays where it is.
     stopped: Arc<AtomicBool>,
@@ -205,10 +205,10 @@ impl Projector {
 
     /// Waits until the model has folded `seq`, an event the log has published, so a client
     /// reads its own write. If nobody is folding, the caller folds the published events itself,
-    /// a page at a time until its own is in: every command waits here, and on a busy runtime the
-    /// follower task's turn can come a scheduler queue later, while whichever command gets here
-    /// first folds the whole group its event was committed with. Returns at once if folding has
-    /// stopped (an event the build cannot read): the model will not get there.
+    /// a page at a time until `seq` is in: on a busy runtime the follower task's turn can come a
+    /// scheduler queue later, while whoever gets here first folds everything published so far.
+    /// Returns at once if folding has stopped (an event the build cannot read): the model will
+    /// not get there.
     pub async fn reach(&self, log: &Log, seq: u64) {
         while self.last_seq() < seq && !self.stopped.load(Ordering::Acquire) {
             let mut folding = match self.folding.try_lock() {

@@ -1,7 +1,5 @@
 //! `POST /api/v1/commands`: JSON in, decided events durable in the log, their positions out.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request, State};
@@ -22,10 +20,6 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The longest `Idempotency-Key` accepted.
 pub const MAX_IDEMPOTENCY_KEY: usize = 200;
-
-/// How long a command's response waits for the read models to fold it, so the client reads
-/// its own write. The write is durable either way; this only bounds the wait.
-const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Serialize)]
 pub struct EventRef {
@@ -109,11 +103,6 @@ pub async fn post_command(
             .events_appended
             .inc_by(outcome.events.len() as u64);
     }
-    let _ = tokio::time::timeout(
-        READ_YOUR_WRITES_WAIT,
-        state.projector().reach(state.log(), outcome.last_seq()),
-    )
-    .await;
     let body = CommandResponse {
         stream_id: outcome.stream_id,
         stream_type: recorded.stream.stream_type,

@@ -30,7 +30,7 @@ pub async fn list_plans(
     params: Params,
 ) -> Result<Response, ApiError> {
     let at = params.at()?;
-    let model = state.projector().read();
+    let model = state.read_model().await;
     Ok(Json(overview::plan_list(&model, &at, state.now())).into_response())
 }
 
@@ -43,7 +43,7 @@ pub async fn get_plan(
     let plan_id: PlanId = id(&plan_id, "plan")?;
     let at = params.at()?;
     let now = state.now();
-    let model = state.projector().read();
+    let model = state.read_model().await;
     if !at.is_now() {
         return Ok(Json(overview::plan_overview(&model, plan_id, &at, now)?).into_response());
     }
@@ -86,7 +86,7 @@ pub async fn plan_changes(
         return Err(ApiError::bad_field("since", "must not be after `until`"));
     }
     let known_at = params.time("known_at")?;
-    let model = state.projector().read();
+    let model = state.read_model().await;
     Ok(Json(changes::plan_changes(
         &model, plan_id, since, until, known_at, now,
     )?)
@@ -107,7 +107,7 @@ pub async fn plan_drift(
         1,
         3650,
     )?;
-    let model = state.projector().read();
+    let model = state.read_model().await;
     Ok(Json(drift::drift(
         &model,
         plan_id,
@@ -127,7 +127,7 @@ pub async fn plan_activity(
     let plan_id: PlanId = id(&plan_id, "plan")?;
     let at = params.at()?;
     let limit = params.number("limit", 50, 1, 1000)?;
-    let model = state.projector().read();
+    let model = state.read_model().await;
     Ok(Json(changes::activity(
         &model,
         plan_id,
@@ -146,7 +146,7 @@ pub async fn plan_measures(
 ) -> Result<Response, ApiError> {
     let plan_id: PlanId = id(&plan_id, "plan")?;
     let at = params.at()?;
-    let model = state.projector().read();
+    let model = state.read_model().await;
     overview::plan_overview(&model, plan_id, &at, state.now())?;
     let measures = measure::plan_measures(&model, plan_id, &at, state.now());
     Ok(Json(serde_json::json!({ "measures": measures })).into_response())
@@ -160,7 +160,7 @@ pub async fn plan_visits(
 ) -> Result<Response, ApiError> {
     let plan_id: PlanId = id(&plan_id, "plan")?;
     let at = params.at()?;
-    let model = state.projector().read();
+    let model = state.read_model().await;
     overview::plan_overview(&model, plan_id, &at, state.now())?;
     let visits = visit::plan_visits(&model, plan_id, &at, state.now());
     Ok(Json(serde_json::json!({ "visits": visits })).into_response())
@@ -174,7 +174,7 @@ pub async fn get_action(
 ) -> Result<Response, ApiError> {
     let action_id: ActionId = id(&action_id, "action")?;
     let at = params.at()?;
-    let model = state.projector().read();
+    let model = state.read_model().await;
     let detail = action::action_detail(&model, action_id, &at, state.now())?;
     let etag = HeaderValue::from_str(&format!("\"{}\"", detail.summary.version)).expect("digits");
     let mut response = Json(detail).into_response();
@@ -190,7 +190,7 @@ pub async fn action_history(
 ) -> Result<Response, ApiError> {
     let action_id: ActionId = id(&action_id, "action")?;
     let at = params.at()?;
-    let model = state.projector().read();
+    let model = state.read_model().await;
     Ok(Json(action::action_history(&model, action_id, &at, state.now())?).into_response())
 }
 
@@ -202,7 +202,7 @@ pub async fn get_measure(
 ) -> Result<Response, ApiError> {
     let measure_id: MeasureId = id(&measure_id, "measure")?;
     let at = params.at()?;
-    let model = state.projector().read();
+    let model = state.read_model().await;
     Ok(Json(measure::measure(&model, measure_id, &at, state.now())?).into_response())
 }
 
@@ -214,6 +214,6 @@ pub async fn get_visit(
 ) -> Result<Response, ApiError> {
     let visit_id: VisitId = id(&visit_id, "monitoring visit")?;
     let at = params.at()?;
-    let model = state.projector().read();
+    let model = state.read_model().await;
     Ok(Json(visit::visit(&model, visit_id, &at, state.now())?).into_response())
 }
