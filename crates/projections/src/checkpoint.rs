@@ -7,8 +7,9 @@
 //! the last sequence number and the log's hash of it. Entries never change once folded, so a
 //! save writes only what is new. A save reads those entries from the log, which holds exactly
 //! what the model folded, and never locks the read model: a save that held the model while
-//! serializing stalled every reader, and every fold, for as long. A segment cut short by a crash has no mark; a load stops at the last complete
-//! one and the next save writes over what follows it.
+//! serializing stalled every reader, and every fold, for as long. A segment cut short by a
+//! crash has no mark; a load stops at the last complete one and the next save writes over what
+//! follows it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
