@@ -22,11 +22,11 @@ use crate::workload::{progress_payload, Event};
 const SIDE_BY_SIDE: [(usize, u64); 3] = [(1, 3_000), (16, 40_000), (64, 120_000)];
 /// Log sizes for the growth figures.
 const GROWTH_MARKS: [u64; 3] = [10_000, 100_000, 1_000_000];
-/// Appends per growth latency window. A group commit answers its appends together, so at 64
-/// writers a window holds about a sixtieth as many groups as appends; a window of 12,800 put
-/// its p99 in the slowest two or three groups, and the 1M figure read 0.8 to 1.9 times the 10k
-/// one in four runs of the same build. So each window is a thousand appends per writer, and
-/// the 10k figure is that of a log growing from 10,000 to 74,000 events.
+/// Appends per growth latency window. A group commit answers its appends together (about 16
+/// to a group at 64 writers), so a window of 12,800 put its p99 in its slowest eight or so
+/// groups, and the 1M figure read 0.8 to 1.9 times the 10k one in four runs of the same build.
+/// So each window is a thousand appends per writer, and the 10k figure is that of a log
+/// growing from 10,000 to 74,000 events.
 const GROWTH_WINDOW: u64 = 64_000;
 const WRITERS: usize = 64;
 
