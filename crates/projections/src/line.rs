@@ -58,7 +58,7 @@ pub struct ActionLine<'a> {
 impl ActionLine<'static> {
     /// The line of an action as its state is now.
     pub fn of(action: &Action) -> Self {
-        ActionLine::with_text(Cow::Owned(ActionText::of(action)), &Rest::of(action, 0))
+        ActionLine::with_text(Cow::Owned(ActionText::of(action)), &KeptLine::of(action, 0))
     }
 }
 
@@ -87,23 +87,24 @@ impl<'a> ActionLine<'a> {
         }
     }
 
-    fn with_text(text: Cow<'a, ActionText>, rest: &Rest) -> Self {
+    fn with_text(text: Cow<'a, ActionText>, kept: &KeptLine) -> Self {
         ActionLine {
             text,
-            status: rest.status,
-            rag: rest.rag,
-            start_on: rest.start_on,
-            due_on: rest.due_on,
-            rebaseline_count: rest.rebaseline_count,
-            evidence_count: rest.evidence_count as usize,
-            impact_confirmed: rest.impact_confirmed,
+            status: kept.status,
+            rag: kept.rag,
+            start_on: kept.start_on,
+            due_on: kept.due_on,
+            rebaseline_count: kept.rebaseline_count,
+            evidence_count: kept.evidence_count as usize,
+            impact_confirmed: kept.impact_confirmed,
         }
     }
 }
 
-/// A line without its text, which it names by its place among the action's texts.
+/// What an action's timeline keeps of a line after each event: everything but its text, which
+/// it names by its place among the action's texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Rest {
+struct KeptLine {
     text: u32,
     status: ActionStatus,
     rag: Option<DisplayRag>,
@@ -114,9 +115,9 @@ struct Rest {
     impact_confirmed: bool,
 }
 
-impl Rest {
+impl KeptLine {
     fn of(action: &Action, text: u32) -> Self {
-        Rest {
+        KeptLine {
             text,
             status: action.status,
             rag: action.display_rag(),
@@ -140,7 +141,7 @@ pub(crate) struct ActionLines {
     /// Each text the action has had, in order; the last is its current one.
     texts: Vec<ActionText>,
     /// `None` until the action is added.
-    lines: Vec<Option<Rest>>,
+    lines: Vec<Option<KeptLine>>,
 }
 
 impl ActionLines {
@@ -165,17 +166,17 @@ impl ActionLines {
                 self.texts.push(ActionText::of(action));
             }
             let text = u32::try_from(self.texts.len() - 1).expect("fewer texts than events");
-            Rest::of(action, text)
+            KeptLine::of(action, text)
         });
         self.lines.push(line);
     }
 
     /// The line after the event at `index`; `None` before the action was added.
     pub(crate) fn get(&self, index: usize) -> Option<ActionLine<'_>> {
-        let rest = self.lines.get(index)?.as_ref()?;
+        let kept = self.lines.get(index)?.as_ref()?;
         Some(ActionLine::with_text(
-            Cow::Borrowed(&self.texts[rest.text as usize]),
-            rest,
+            Cow::Borrowed(&self.texts[kept.text as usize]),
+            kept,
         ))
     }
 
