@@ -11,6 +11,7 @@
 //! crash has no mark; a load stops at the last complete one and the next save writes over what
 //! follows it.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use stocktake_domain::StreamRef;
 use stocktake_log::{Log, LogError};
+use uuid::Uuid;
 
 use crate::decode::{into_envelope, DecodeFailure};
 use crate::model::ReadModel;
@@ -127,8 +129,10 @@ pub fn remove(dir: &Path) -> Result<(), CheckpointError> {
 }
 
 /// Reads the checkpoint up to its last complete segment, if there is one of this build's
-/// projection version.
-pub fn load(dir: &Path) -> Result<Option<Loaded>, CheckpointError> {
+/// projection version. `lengths` is how many events each stream has in the log, as for
+/// [`ReadModel::expecting`]: each timeline gets room for its whole history at once, rather
+/// than moving it each time it outgrows its room while the entries are read.
+pub fn load(dir: &Path, lengths: HashMap<Uuid, usize>) -> Result<Option<Loaded>, CheckpointError> {
     // A version 1 checkpoint is never read again.
     let _ = fs::remove_file(dir.join(VERSION_1_FILE_NAME));
     let file_path = path(dir);
@@ -157,7 +161,7 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, CheckpointError> {
         return Ok(None);
     }
     let mut offset = line.len() as u64;
-    let mut model = ReadModel::default();
+    let mut model = ReadModel::expecting(lengths);
     let mut segment: Vec<(StreamRef, Entry)> = Vec::new();
     let mut complete: Option<(String, u64)> = None;
     while let Some(parsed) = next_line(&mut line)? {

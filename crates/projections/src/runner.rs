@@ -114,7 +114,7 @@ impl Projector {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Projector, ProjectionError> {
         let loaded = match checkpoint_dir {
-            Some(dir) => match checkpoint::load(dir) {
+            Some(dir) => match checkpoint::load(dir, log.stream_lengths()) {
                 Ok(loaded) => loaded,
                 Err(e) => {
                     tracing::warn!(error = %e, "ignoring the projection checkpoint; rebuilding");

@@ -302,11 +302,13 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
     let path = checkpoint::path(&checkpoints_dir);
 
     let checkpoints = Checkpoints::new(&checkpoints_dir);
-    assert!(checkpoint::load(&checkpoints_dir).unwrap().is_none());
+    assert!(checkpoint::load(&checkpoints_dir, log.stream_lengths())
+        .unwrap()
+        .is_none());
     checkpoints.save(&log, middle).unwrap();
     // Each mark names the log's own hash of its position.
     assert_eq!(
-        checkpoint::load(&checkpoints_dir)
+        checkpoint::load(&checkpoints_dir, log.stream_lengths())
             .unwrap()
             .unwrap()
             .last_hash,
@@ -325,7 +327,9 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
         "each event once: the second save wrote only what the first lacked"
     );
 
-    let loaded = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
+    let loaded = checkpoint::load(&checkpoints_dir, log.stream_lengths())
+        .unwrap()
+        .unwrap();
     assert_eq!(loaded.model.state_hash(), full_hash);
     assert_eq!(loaded.last_hash, hash(head));
 
@@ -340,7 +344,9 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
     torn.push('\n');
     torn.push_str(&some_entries[0][..20]);
     std::fs::write(&path, &torn).unwrap();
-    let loaded = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
+    let loaded = checkpoint::load(&checkpoints_dir, log.stream_lengths())
+        .unwrap()
+        .unwrap();
     assert_eq!(loaded.model.last_seq(), head);
     assert_eq!(loaded.model.state_hash(), full_hash);
 
@@ -356,7 +362,9 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
 
     // Cut inside the second segment: only the first is kept.
     std::fs::write(&path, &text.as_bytes()[..first_segment as usize + 100]).unwrap();
-    let loaded = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
+    let loaded = checkpoint::load(&checkpoints_dir, log.stream_lengths())
+        .unwrap()
+        .unwrap();
     assert_eq!(loaded.model.last_seq(), middle);
     assert_eq!(
         loaded.model.state_hash(),
@@ -372,11 +380,15 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
 
     // A file without a complete segment is no checkpoint.
     std::fs::write(&path, &text.as_bytes()[..first_segment as usize - 1]).unwrap();
-    assert!(checkpoint::load(&checkpoints_dir).unwrap().is_none());
+    assert!(checkpoint::load(&checkpoints_dir, log.stream_lengths())
+        .unwrap()
+        .is_none());
 
     // Deleted by hand while it was being appended to: the next save writes it whole again.
     std::fs::write(&path, &text.as_bytes()[..first_segment as usize]).unwrap();
-    let at_middle = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
+    let at_middle = checkpoint::load(&checkpoints_dir, log.stream_lengths())
+        .unwrap()
+        .unwrap();
     let resumed = Checkpoints::resume(&checkpoints_dir, at_middle.position());
     std::fs::remove_file(&path).unwrap();
     resumed.save(&log, head).unwrap();
@@ -388,6 +400,8 @@ fn a_checkpoint_grows_by_segments_and_an_unfinished_one_is_dropped_and_written_o
             .count(),
         1
     );
-    let loaded = checkpoint::load(&checkpoints_dir).unwrap().unwrap();
+    let loaded = checkpoint::load(&checkpoints_dir, log.stream_lengths())
+        .unwrap()
+        .unwrap();
     assert_eq!(loaded.model.state_hash(), full_hash);
 }
