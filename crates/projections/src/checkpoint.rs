@@ -106,11 +106,15 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError {
-    let path = path.to_owned();
+/// The error of an I/O step, naming the file; the path is copied only if the step fails (a load
+/// reads a line at a time).
+fn io_error<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> CheckpointError + 'a {
     move |source| CheckpointError::Io {
         action,
-        path,
+        path: path.to_owned(),
         source,
     }
 }
