@@ -58,6 +58,8 @@ fn arb_step() -> impl Strategy<Value = Step> {
         (action(), 0i64..300).prop_map(|(id, due)| json!({"type": "rebaseline_action", "action_id": id, "due_on": day(due).date_naive(), "reason": "Slipped"})),
         (action(), prop::sample::select(&RAGS[..])).prop_map(|(id, r)| json!({"type": "record_progress", "action_id": id, "note": "Update", "rag": r})),
         action().prop_map(|id| json!({"type": "reopen_action", "action_id": id, "reason": "Reopened", "rag": "amber"})),
+        // The one change that gives an action a new text (what its kept lines share).
+        (action(), prop::sample::select(&["Owner", "Head of Service", "Director"][..])).prop_map(|(id, owner)| json!({"type": "assign_action_owner", "action_id": id, "owner": owner})),
     ];
     (command, prop_oneof![3 => Just(0i64), 1 => 1i64..45]).prop_map(|(command, late_by_days)| {
         Step {
