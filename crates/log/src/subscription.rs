@@ -75,8 +75,8 @@ impl Subscription {
 }
 
 /// Tells a follower that the log's published head may have moved, without reading any event: for a
-/// follower that reads from a position others may move too (the projections, which a command
-/// waiting for its own event can fold ahead of their follower). Made by
+/// follower that reads from a position others may move too (the projections, which a reader
+/// waiting for the events published before it can fold ahead of their follower). Made by
 /// [`Log::watch_head`](crate::Log::watch_head).
 #[derive(Debug)]
 pub struct HeadWatch {

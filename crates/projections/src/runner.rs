@@ -299,8 +299,8 @@ impl Projector {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The read model, for queries. Hold it briefly: folding waits while it is held, and every
-    /// command waits for folding.
+    /// The read model, for queries. Hold it briefly: folding waits while it is held, and so does
+    /// every reader that finds the model behind the log.
     pub fn read(&self) -> RwLockReadGuard<'_, ReadModel> {
         self.model
             .read()
