@@ -782,6 +782,9 @@ fn group(comm: &str) -> &'static str {
         "log writer"
     } else if comm.starts_with("stocktake-log-s") {
         "log sync"
+    } else if comm.starts_with("stocktake-check") {
+        // The projections' checkpoint saves, at nice 19 (comm is cut to 15 bytes).
+        "checkpoint"
     } else {
         "other"
     }

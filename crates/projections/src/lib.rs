@@ -17,6 +17,7 @@ pub mod decode;
 pub mod line;
 pub mod model;
 pub mod runner;
+mod saver;
 pub mod timeline;
 pub mod views;
 

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::checkpoint::{self, CheckpointError, Checkpoints};
 use crate::decode::{into_envelope, DecodeFailure};
 use crate::model::ReadModel;
+use crate::saver::Saver;
 
 /// Write a checkpoint after this many events have been folded since the last one.
 const CHECKPOINT_EVERY: u64 = 50_000;
@@ -25,6 +26,8 @@ pub enum ProjectionError {
     Decode(#[from] DecodeFailure),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error("could not start the thread that saves projection checkpoints: {0}")]
+    SaverThread(#[source] std::io::Error),
 }
 
 /// How the read model was started.
@@ -48,6 +51,8 @@ pub struct Projector {
     /// An event could not be read, or the log could not be: the model stays where it is.
     stopped: Arc<AtomicBool>,
     checkpoints: Option<Arc<Checkpoints>>,
+    /// Saves checkpoints in the background; present when `checkpoints` is.
+    saver: Option<Arc<Saver>>,
     started_from: StartedFrom,
 }
 
@@ -147,6 +152,12 @@ impl Projector {
                 None => Checkpoints::new(dir),
             })
         });
+        let saver = match &checkpoints {
+            Some(checkpoints) => Some(Arc::new(
+                Saver::start(Arc::clone(checkpoints)).map_err(ProjectionError::SaverThread)?,
+            )),
+            None => None,
+        };
         catch_up(log, &mut model, progress)?;
         let (applied, _) = watch::channel(model.last_seq());
         Ok(Projector {
@@ -155,6 +166,7 @@ impl Projector {
             folding: Arc::default(),
             stopped: Arc::default(),
             checkpoints,
+            saver,
             started_from,
         })
     }
@@ -174,12 +186,7 @@ impl Projector {
         if behind {
             // After a rebuild, or a start from an older checkpoint: bring it up to date now
             // rather than at the next 50,000th event, so the next start is quick.
-            let (projector, log) = (self.clone(), log.clone());
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = projector.save_checkpoint(&log) {
-                    tracing::warn!(error = %e, "could not save the projection checkpoint");
-                }
-            });
+            self.checkpoint_if_due(&log, Some(self.last_seq()));
         }
         tokio::spawn(async move {
             let mut head = log.watch_head();
@@ -287,9 +294,8 @@ impl Projector {
     }
 
     fn checkpoint_if_due(&self, log: &Log, due: Option<u64>) {
-        if let Some(seq) = due {
-            let (projector, log) = (self.clone(), log.clone());
-            tokio::task::spawn_blocking(move || projector.save_checkpoint_at(&log, seq));
+        if let (Some(seq), Some(saver)) = (due, &self.saver) {
+            saver.ask(log, seq);
         }
     }
 
@@ -316,15 +322,6 @@ impl Projector {
         let mut receiver = self.applied.subscribe();
         // The sender lives as long as this projector, so the wait ends only when reached.
         let _ = receiver.wait_for(|&applied| applied >= seq).await;
-    }
-
-    fn save_checkpoint_at(&self, log: &Log, seq: u64) {
-        let Some(checkpoints) = &self.checkpoints else {
-            return;
-        };
-        if let Err(e) = checkpoints.save(log, seq) {
-            tracing::warn!(error = %e, "could not save the projection checkpoint");
-        }
     }
 
     /// Saves what the checkpoint lacks of the model as it is (at graceful shutdown, and in

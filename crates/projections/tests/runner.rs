@@ -276,6 +276,36 @@ async fn a_checkpoint_restarts_where_it_left_off_and_a_stale_one_is_rebuilt() {
     );
 }
 
+#[tokio::test]
+async fn a_follower_started_behind_its_checkpoint_saves_it_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = dir.path().join("projections");
+    let log = open(&dir.path().join("log"));
+    append_demo(&log);
+    let head = log.head().last_seq;
+    let projector = Projector::start(&log, Some(&checkpoints), &mut |_, _| {}).unwrap();
+    assert_eq!(projector.started_from(), StartedFrom::Rebuild);
+    assert!(checkpoint::load(&checkpoints, log.stream_lengths())
+        .unwrap()
+        .is_none());
+
+    let follower = projector.follow(log.clone());
+    let deadline = std::time::Instant::now() + HANG;
+    let saved = loop {
+        if let Some(loaded) = checkpoint::load(&checkpoints, log.stream_lengths()).unwrap() {
+            break loaded;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint was saved"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(saved.model.last_seq(), head);
+    assert_eq!(saved.model.state_hash(), projector.read().state_hash());
+    follower.abort();
+}
+
 /// The model of the log's first `upto` events, folded directly.
 fn model_upto(log: &Log, upto: u64) -> ReadModel {
     fold_into(ReadModel::default(), log, upto)

@@ -1,0 +1,97 @@
+//! Checkpoint saves in the background, on one thread at the lowest CPU priority.
+//!
+//! A save reads, decodes, encodes and syncs every event folded since the previous one, a few
+//! microseconds an event, so under a steady stream of commands it wants a tenth of a core in
+//! bursts of a few hundred milliseconds. At the serving threads' priority those bursts were
+//! where the gateway's slowest commands came from; at nice 19 the save runs in the time the
+//! serving threads leave idle. A checkpoint is a cache for the next start: a save that lags
+//! behind under load costs only a longer replay then. Saves asked for while one runs are done
+//! as one, up to the latest.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+
+use stocktake_log::Log;
+
+use crate::checkpoint::Checkpoints;
+
+/// The niceness of the saving thread: the lowest priority a thread can give itself.
+const BACKGROUND_NICE: i32 = 19;
+
+/// A save asked for: the model's events up to `upto`, read from `log`.
+struct Due {
+    log: Log,
+    upto: u64,
+}
+
+/// The handle to the saving thread. The thread ends once every handle is dropped and the
+/// saves asked for are done.
+#[derive(Debug)]
+pub(crate) struct Saver {
+    due: Sender<Due>,
+}
+
+impl Saver {
+    pub(crate) fn start(checkpoints: Arc<Checkpoints>) -> std::io::Result<Saver> {
+        let (due, asked) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("stocktake-checkpoint".to_owned())
+            .spawn(move || save_as_asked(&checkpoints, &asked))?;
+        Ok(Saver { due })
+    }
+
+    /// Asks for the model's events up to `upto` to be saved, and returns at once.
+    pub(crate) fn ask(&self, log: &Log, upto: u64) {
+        // The thread stops only when every sender is gone, so while `self` lives this is sent.
+        let _ = self.due.send(Due {
+            log: log.clone(),
+            upto,
+        });
+    }
+}
+
+fn save_as_asked(checkpoints: &Checkpoints, asked: &Receiver<Due>) {
+    lower_priority();
+    while let Ok(mut due) = asked.recv() {
+        for later in asked.try_iter() {
+            if later.upto > due.upto {
+                due = later;
+            }
+        }
+        if let Err(e) = checkpoints.save(&due.log, due.upto) {
+            tracing::warn!(error = %e, "could not save the projection checkpoint");
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // On Linux a thread id given to setpriority names that one thread (elsewhere it would name
+    // the whole process, so other systems keep the default priority).
+    let thread = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(thread), BACKGROUND_NICE) {
+        tracing::debug!(error = %e, "could not lower the checkpoint thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_saving_thread_runs_at_the_lowest_priority_and_the_others_keep_theirs() {
+        let before = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let lowered = std::thread::spawn(|| {
+            lower_priority();
+            rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, BACKGROUND_NICE);
+        let after = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        assert_eq!(after, before, "only the saving thread is lowered");
+    }
+}
