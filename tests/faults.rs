@@ -197,10 +197,28 @@ async fn a_write_past_the_file_size_limit_is_a_503_and_nothing_half_written_show
         "the server died at the file size limit"
     );
     limited.kill();
+    let said = stderr.text();
     eprintln!(
         "faults (RLIMIT_FSIZE {limit} bytes): {} acknowledged, then 503; the server said: {}",
         run.acknowledged.len(),
-        stderr.text().lines().next().unwrap_or_default()
+        said.lines().next().unwrap_or_default()
+    );
+    // Each refusal is logged with what names the request: its id, method and path.
+    let refusal = said
+        .lines()
+        .find(|line| line.contains("request failed"))
+        .unwrap_or_else(|| panic!("no refused request was logged; the server said: {said}"));
+    for part in [
+        "request_id=",
+        "method=POST",
+        "path=/api/v1/commands",
+        "status=503",
+    ] {
+        assert!(refusal.contains(part), "{part} is missing from: {refusal}");
+    }
+    assert!(
+        !refusal.contains("request_id= "),
+        "the request id is empty: {refusal}"
     );
 
     let restarted = Server::start_on(&data_dir, &[]);

@@ -92,11 +92,11 @@ pub fn app(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                // A span per request at info, so that whatever is logged while serving it
-                // names the request id, method and path. The line per request (tower-http's
-                // on_request and on_response) stays at debug: at tens of thousands of
-                // requests a second it would cost more than the request and flood the
-                // journal; /metrics carries the counts and latencies per route instead.
+                // A span per request, and tower-http's line per request and response, at
+                // debug: at tens of thousands of requests a second the span alone cost more
+                // than routing them, and the lines would flood the journal. /metrics carries
+                // the counts and latencies per route, and a request that fails on the server's
+                // side is logged with its id, method and path by `observe`.
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request| {
                         let request_id = request
@@ -104,7 +104,7 @@ pub fn app(state: AppState) -> Router {
                             .get("x-request-id")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or_default();
-                        tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), %request_id)
+                        tracing::debug_span!("request", method = %request.method(), uri = %request.uri().path(), %request_id)
                     }),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())

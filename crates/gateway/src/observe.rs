@@ -1,6 +1,11 @@
 //! The layer every request passes just outside its handler: it turns the plain-text errors of
-//! the layers below (body limit, timeout, extractor rejections) into problem bodies, and counts
-//! the request and its latency for `/metrics`.
+//! the layers below (body limit, timeout, extractor rejections) into problem bodies, counts
+//! the request and its latency for `/metrics`, and logs a request that failed on the server's
+//! side with its request id, method and path.
+//!
+//! That log line is why no span is made per request at the default level: the fmt subscriber
+//! formats a span's fields into a string when the span is made, which on the command path cost
+//! more than routing it, to name the request in the one line in a thousand that needs it.
 //!
 //! One hand-written service rather than two `middleware::from_fn`s: each of those clones and
 //! boxes the rest of the stack and boxes its own future on every request, and on the command
@@ -20,8 +25,10 @@ use tower::{Layer, Service};
 use crate::http::commands::BODY_LIMIT;
 use crate::metrics::{RequestLabels, RouteLabels};
 use crate::openapi::ROUTES;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ServerFailure};
 use crate::state::AppState;
+
+const REQUEST_ID: &str = "x-request-id";
 
 #[derive(Debug, Clone)]
 pub struct ObserveLayer {
@@ -69,6 +76,9 @@ where
         let started = Instant::now();
         let method = method_label(request.method());
         let route = route_label(request.extensions().get::<MatchedPath>());
+        // Both share the request's buffers: cloning them is a count, not a copy.
+        let request_id = request.headers().get(REQUEST_ID).cloned();
+        let uri = request.uri().clone();
         // The service that was polled ready serves this request; its clone waits for the next.
         let ready = self.inner.clone();
         let future = std::mem::replace(&mut self.inner, ready).call(request);
@@ -76,6 +86,17 @@ where
         Box::pin(async move {
             let Ok(response) = future.await;
             let response = problem_for_bare_errors(response.into_response()).await;
+            if let Some(ServerFailure(reason)) = response.extensions().get::<ServerFailure>() {
+                let request_id = request_id.as_ref().and_then(|v| v.to_str().ok());
+                tracing::error!(
+                    request_id = %request_id.unwrap_or_default(),
+                    method = %method,
+                    path = %uri.path(),
+                    status = response.status().as_u16(),
+                    %reason,
+                    "request failed"
+                );
+            }
             let metrics = state.metrics();
             metrics
                 .requests

@@ -1,5 +1,6 @@
 //! Every error the API returns, as `application/problem+json` (RFC 9457). Internal failures are
-//! logged in full and answered with a generic detail: nothing internal is echoed to clients.
+//! logged in full (by [`crate::observe`], which knows the request) and answered with a generic
+//! detail: nothing internal is echoed to clients.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -133,12 +134,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title) = self.parts();
-        match &self {
+        let failure = match &self {
             ApiError::Internal(reason) | ApiError::Unavailable(reason) => {
-                tracing::error!(%reason, status = status.as_u16(), "request failed");
+                Some(ServerFailure(reason.clone()))
             }
-            _ => {}
-        }
+            _ => None,
+        };
         let (errors, current_version) = match &self {
             ApiError::BadRequest { errors, .. } | ApiError::Unprocessable { errors, .. } => {
                 (errors.clone(), None)
@@ -167,9 +168,18 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(failure) = failure {
+            response.extensions_mut().insert(failure);
+        }
         response
     }
 }
+
+/// Why a request failed on the server's side, carried on its response to the layer that logs
+/// it with the request's id, method and path ([`crate::observe`]), which a handler does not
+/// know.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerFailure(pub(crate) String);
 
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {

@@ -22,7 +22,7 @@ pub fn run(data_dir: &Path, listen: SocketAddr, demo: bool) -> anyhow::Result<()
         )
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal: not for journald or a log file, and
-        // not paid for on every request span when nobody will see them.
+        // not paid for on every line when nobody will see them.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let log = data_dir::open_log(data_dir, "the API of the server already running on it")?;
