@@ -198,16 +198,22 @@ async fn a_write_past_the_file_size_limit_is_a_503_and_nothing_half_written_show
     );
     limited.kill();
     let said = stderr.text();
-    eprintln!(
-        "faults (RLIMIT_FSIZE {limit} bytes): {} acknowledged, then 503; the server said: {}",
-        run.acknowledged.len(),
-        said.lines().next().unwrap_or_default()
-    );
     // Each refusal is logged with what names the request: its id, method and path.
     let refusal = said
         .lines()
         .find(|line| line.contains("request failed"))
         .unwrap_or_else(|| panic!("no refused request was logged; the server said: {said}"));
+    eprintln!(
+        "faults (RLIMIT_FSIZE {limit} bytes): {} acknowledged, then 503; the server said: {}; \
+         and of a refused request: {refusal}",
+        run.acknowledged.len(),
+        said.lines().next().unwrap_or_default()
+    );
+    assert_eq!(
+        refusal.matches("stopped accepting writes").count(),
+        1,
+        "the refusal names its cause once: {refusal}"
+    );
     for part in [
         "request_id=",
         "method=POST",

@@ -97,6 +97,17 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// What an append is refused with once writes have stopped because of `self`: the writer's
+    /// refusal naming the failure that stopped it, once, however many hands it has passed
+    /// through.
+    pub(crate) fn refusal(&self) -> LogError {
+        let reason = match self {
+            LogError::WriterFailed { reason } => reason.clone(),
+            other => other.to_string(),
+        };
+        LogError::WriterFailed { reason }
+    }
+
     /// Turns sled's error while doing `action` in `dir` into a [`LogError::Sled`].
     pub(crate) fn sled(
         action: &'static str,
@@ -176,4 +187,27 @@ pub enum ImportError {
     /// read.
     #[error(transparent)]
     Log(#[from] LogError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_the_first_failure_once() {
+        let failure = LogError::Corrupt {
+            seq: 7,
+            reason: "bad".to_owned(),
+        };
+        let refused = failure.refusal();
+        let again = refused.refusal().refusal();
+        assert_eq!(again.to_string(), refused.to_string());
+        let text = refused.to_string();
+        assert_eq!(
+            text.matches("stopped accepting writes").count(),
+            1,
+            "{text}"
+        );
+        assert!(text.ends_with(&failure.to_string()), "{text}");
+    }
 }

@@ -43,9 +43,7 @@ pub(crate) enum Durable {
 impl Durable {
     /// Answers everyone waiting on this item with `error`.
     pub(crate) fn fail(self, error: &LogError) {
-        let refusal = || LogError::WriterFailed {
-            reason: error.to_string(),
-        };
+        let refusal = || error.refusal();
         match self {
             Durable::Group { replies, .. } => {
                 for (reply, _) in replies {

@@ -302,13 +302,10 @@ impl Writer {
             .err()
             .or(self.importing.then_some(LogError::ImportInProgress));
         if let Some(refusal) = refusal {
-            let reason = refusal.to_string();
             for (_, reply) in appends {
                 let e = match refusal {
                     LogError::ImportInProgress => LogError::ImportInProgress,
-                    _ => LogError::WriterFailed {
-                        reason: reason.clone(),
-                    },
+                    _ => refusal.refusal(),
                 };
                 reply.send(Err(AppendError::Storage(e)));
             }
