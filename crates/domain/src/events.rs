@@ -58,6 +58,15 @@ macro_rules! events {
                 };
                 encoded.expect("event payloads are plain data and always serialize")
             }
+
+            /// [`Event::payload_json`] as a raw JSON value, for a store that keeps it as it is;
+            /// made without parsing back what was just written.
+            pub fn payload_raw(&self) -> Box<serde_json::value::RawValue> {
+                let encoded = match self {
+                    $(Event::$name(payload) => serde_json::value::to_raw_value(payload),)*
+                };
+                encoded.expect("event payloads are plain data and always serialize")
+            }
         }
 
         $(impl From<$name> for Event {

@@ -64,6 +64,8 @@ fn event_payloads_decode_by_type_name_as_the_log_stores_them() {
             assert_eq!(event.type_name(), name);
             let reparsed: serde_json::Value = serde_json::from_str(&event.payload_json()).unwrap();
             assert_eq!(reparsed, example["data"]);
+            // The raw form is what the gateway stores: the same bytes, not merely the same value.
+            assert_eq!(event.payload_raw().get(), event.payload_json(), "{name}");
         }
     }
 }

@@ -276,8 +276,7 @@ fn new_events(
             effective_at,
             actor: request.actor.clone(),
             correlation_id: request.correlation_id,
-            data: serde_json::value::RawValue::from_string(event.payload_json())
-                .expect("an event payload is valid JSON"),
+            data: event.payload_raw(),
         })
         .collect()
 }
