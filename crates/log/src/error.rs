@@ -101,11 +101,17 @@ impl LogError {
     /// refusal naming the failure that stopped it, once, however many hands it has passed
     /// through.
     pub(crate) fn refusal(&self) -> LogError {
-        let reason = match self {
+        LogError::WriterFailed {
+            reason: self.failure_reason(),
+        }
+    }
+
+    /// Why writes stop because of `self`: the first failure's own words, not a refusal's.
+    pub(crate) fn failure_reason(&self) -> String {
+        match self {
             LogError::WriterFailed { reason } => reason.clone(),
             other => other.to_string(),
-        };
-        LogError::WriterFailed { reason }
+        }
     }
 
     /// Turns sled's error while doing `action` in `dir` into a [`LogError::Sled`].

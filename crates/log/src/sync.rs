@@ -129,7 +129,7 @@ pub(crate) fn run(
         match synced {
             Ok(()) => items.into_iter().for_each(|item| item.complete(&shared)),
             Err(e) => {
-                shared.fail(e.to_string());
+                shared.fail(e.failure_reason());
                 items.into_iter().for_each(|item| item.fail(&e));
             }
         }

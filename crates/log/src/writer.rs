@@ -235,7 +235,7 @@ impl Writer {
 
     fn note_failure<T>(&self, result: Result<T, LogError>) -> Result<T, LogError> {
         if let Err(e) = &result {
-            self.shared.fail(e.to_string());
+            self.shared.fail(e.failure_reason());
         }
         result
     }

@@ -324,8 +324,8 @@ impl Projector {
         let _ = receiver.wait_for(|&applied| applied >= seq).await;
     }
 
-    /// Saves what the checkpoint lacks of the model as it is (at graceful shutdown, and in
-    /// the background after a start that left the checkpoint behind).
+    /// Saves what the checkpoint lacks of the model as it is, on the caller's thread (at
+    /// graceful shutdown, and by `stocktake verify`).
     pub fn save_checkpoint(&self, log: &Log) -> Result<(), ProjectionError> {
         let Some(checkpoints) = &self.checkpoints else {
             return Ok(());

@@ -7,6 +7,11 @@
 //! serving threads leave idle. A checkpoint is a cache for the next start: a save that lags
 //! behind under load costs only a longer replay then. Saves asked for while one runs are done
 //! as one, up to the latest.
+//!
+//! Threads inherit their maker's priority: a thread that sled's pool starts while this one is
+//! reading would run at nice 19 too. Reads rarely queue work there, and such extra threads end
+//! when idle. At graceful shutdown the final save waits for a background one to finish, which
+//! then has the CPU to itself.
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -16,6 +21,7 @@ use stocktake_log::Log;
 use crate::checkpoint::Checkpoints;
 
 /// The niceness of the saving thread: the lowest priority a thread can give itself.
+#[cfg(target_os = "linux")]
 const BACKGROUND_NICE: i32 = 19;
 
 /// A save asked for: the model's events up to `upto`, read from `log`.
@@ -42,11 +48,17 @@ impl Saver {
 
     /// Asks for the model's events up to `upto` to be saved, and returns at once.
     pub(crate) fn ask(&self, log: &Log, upto: u64) {
-        // The thread stops only when every sender is gone, so while `self` lives this is sent.
-        let _ = self.due.send(Due {
-            log: log.clone(),
-            upto,
-        });
+        // The thread outlives every sender unless a save panicked past its guard.
+        if self
+            .due
+            .send(Due {
+                log: log.clone(),
+                upto,
+            })
+            .is_err()
+        {
+            tracing::warn!("the checkpoint thread has stopped; checkpoints wait for a restart");
+        }
     }
 }
 
@@ -58,8 +70,14 @@ fn save_as_asked(checkpoints: &Checkpoints, asked: &Receiver<Due>) {
                 due = later;
             }
         }
-        if let Err(e) = checkpoints.save(&due.log, due.upto) {
-            tracing::warn!(error = %e, "could not save the projection checkpoint");
+        // A panic in one save must not end the thread, or no checkpoint would be saved again.
+        let saved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            checkpoints.save(&due.log, due.upto)
+        }));
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not save the projection checkpoint"),
+            Err(_) => tracing::error!("saving the projection checkpoint panicked"),
         }
     }
 }

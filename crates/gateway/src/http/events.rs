@@ -2,6 +2,7 @@
 //! verification of the hash chain.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -62,19 +63,28 @@ pub async fn stream_events(
     };
     let subscription = state.log().subscribe_as_stored(after);
     let closed = async move { state.closed().await };
-    let events = stream::unfold(subscription, |mut subscription| async move {
-        match subscription.next().await {
-            Ok(stored) => {
-                let data = serde_json::to_string(&stored).expect("stored events serialize");
-                let event = Event::default()
-                    .id(stored.seq.to_string())
-                    .event("event")
-                    .data(data);
-                Some((Ok(event), subscription))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "event stream ended");
-                None
+    // The stream outlives its request's handling, so its one log line names the request itself.
+    let request_id: Arc<str> = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .into();
+    let events = stream::unfold(subscription, move |mut subscription| {
+        let request_id = Arc::clone(&request_id);
+        async move {
+            match subscription.next().await {
+                Ok(stored) => {
+                    let data = serde_json::to_string(&stored).expect("stored events serialize");
+                    let event = Event::default()
+                        .id(stored.seq.to_string())
+                        .event("event")
+                        .data(data);
+                    Some((Ok(event), subscription))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %request_id, "event stream ended");
+                    None
+                }
             }
         }
     })
