@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use crate::shared::Shared;
-use crate::{keys, record, Head, LogError};
+use crate::stored::Scan;
+use crate::{record, Head, LogError};
 
 pub(crate) fn export(
     shared: &Shared,
@@ -15,15 +16,15 @@ pub(crate) fn export(
     let mut line = Vec::with_capacity(1024);
     let mut expected = 1;
     if head.last_seq > 0 {
-        for item in shared.db.range(keys::event(1)..=keys::event(head.last_seq)) {
-            let (key, value) = item.map_err(shared.sled_error("scanning the event log"))?;
-            if keys::event_seq(&key) != Some(expected) {
+        for placed in Scan::new(&shared.db, 1, head.last_seq) {
+            let placed = placed.map_err(shared.unreadable("scanning the event log", expected))?;
+            if placed.seq != expected {
                 return Err(LogError::Corrupt {
                     seq: expected,
                     reason: "the event is missing from the store; run verify".to_owned(),
                 });
             }
-            let event = record::decode_event(expected, &value)?;
+            let event = record::decode_event(expected, &placed.bytes)?;
             line.clear();
             serde_json::to_writer(&mut line, &event).map_err(|e| LogError::Export(e.into()))?;
             line.push(b'\n');

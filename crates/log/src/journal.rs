@@ -6,8 +6,9 @@
 //! an `fsync` of its files. Instead, the writer appends each group's records
 //! to this file as one frame, and the sync stage `fdatasync`s the file once
 //! for every group waiting; that is the only wait before acknowledging.
-//! sled gets the same records as plain inserts (in memory),
-//! so readers find them there, and writes them out when it likes.
+//! sled gets the same records as one plain insert per group (in memory,
+//! [`crate::stored`]), so readers find them there, and writes them out when
+//! it likes.
 //!
 //! At a checkpoint (every [`CHECKPOINT_BYTES`] of frames by default, at
 //! graceful shutdown, when the log is closed) the writer flushes sled and
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use crate::keys;
 use crate::record::Record;
+use crate::stored;
 use crate::LogError;
 
 /// The journal's file name inside the data directory.
@@ -297,14 +299,14 @@ pub(crate) struct Recovery {
 }
 
 /// Brings sled up to date with the journal: applies the frames sled does not
-/// have yet, in order, each as one sled batch (checking that each record
-/// holds the next seq and links to the previous hash), then removes any
-/// events past the resulting head record.
+/// have yet, in order, each as one sled batch of the group's value and the
+/// head record (checking that each record holds the next seq and links to
+/// the previous hash), then removes any events past the resulting head
+/// record.
 ///
-/// Those can only be part of a group that was never acknowledged: the writer
-/// inserts a group's records one by one, its head record last, after the
-/// journal has the group, and acknowledges only once the journal's copy is
-/// synced; every acknowledged group is therefore either in the journal or
+/// Those can only be a group that was never acknowledged: the writer inserts
+/// a group's value, then its head record, after the journal has the group,
+/// and acknowledges only once the journal's copy is synced; every acknowledged group is therefore either in the journal or
 /// made durable in sled, head record included, by a checkpoint. Cutting
 /// them keeps groups all-or-nothing after a power cut that left sled with
 /// more than the journal.
@@ -345,8 +347,9 @@ pub(crate) fn recover(
         let mut batch = sled::Batch::default();
         let mut next = head;
         let mut already_stored = false;
-        for bytes in records {
-            let r = match Record::decode(&bytes) {
+        let mut group: Vec<&[u8]> = Vec::with_capacity(records.len());
+        for bytes in &records {
+            let r = match Record::decode(bytes) {
                 Ok(r) => r,
                 Err(reason) => {
                     problems.push(format!("a journal record is unreadable: {reason}"));
@@ -365,11 +368,13 @@ pub(crate) fn recover(
                 return Ok(recovery);
             }
             next = (r.seq, r.hash);
-            batch.insert(&keys::event(r.seq), bytes.as_slice());
+            group.push(bytes);
         }
         if next == head {
             continue;
         }
+        // As the writer stored it: the frame is one group commit.
+        batch.insert(&keys::event(head.0 + 1), stored::value(&group));
         batch.insert(keys::META_HEAD, keys::head_value(next.0, &next.1).to_vec());
         db.apply_batch(batch)
             .map_err(sled_err("replaying the journal"))?;

@@ -4,12 +4,12 @@
 //!
 //! | prefix | key          | value                                      |
 //! |--------|--------------|--------------------------------------------|
-//! | `E`    | seq (u64 BE) | the event record ([`crate::record`])       |
+//! | `E`    | seq (u64 BE) | a group's records from seq ([`crate::stored`]) |
 //! | `M`    | name         | log metadata (format, head, import marker) |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so range
-//! scans walk events by seq. One key per event is all an append writes
-//! (plus one head record per group): sled's cost is per inserted key, so the
+//! scans walk events by seq. One key per group commit is all an append
+//! writes (plus the head record): sled's cost is per inserted key, so the
 //! stream index (stream → seqs) and the command index (command id → seqs)
 //! are kept in memory instead, rebuilt from the records at open
 //! ([`crate::shared::Index`]). Every record names its stream, version and
@@ -19,7 +19,9 @@ pub(crate) const EVENT: u8 = b'E';
 
 /// Written once when the log is created.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
-pub(crate) const FORMAT_VALUE: &[u8] = b"stocktake-log/2";
+pub(crate) const FORMAT_VALUE: &[u8] = b"stocktake-log/3";
+/// One record per key; read by format 3 as it is, and marked format 3 at open.
+pub(crate) const FORMAT_2_VALUE: &[u8] = b"stocktake-log/2";
 /// The head (seq, hash) as of the last group, written in the same batch as
 /// the group's events. Lets open and verify notice events missing from the
 /// end of the chain, which the chain itself cannot show.

@@ -65,6 +65,7 @@ mod lock;
 mod record;
 mod shared;
 mod store;
+mod stored;
 mod subscription;
 mod sync;
 mod upcast;

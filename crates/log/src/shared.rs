@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::keys;
 use crate::lock::DirLock;
 use crate::record::{self, Hash};
+use crate::stored::{self, Scan, Unreadable};
 use crate::{
     upcast, AppendOutcome, AppendedEvent, Head, LogError, LogMetrics, StoredEvent, Upcaster,
 };
@@ -321,12 +322,29 @@ impl Shared {
         }
     }
 
+    /// Turns what stopped a read of the store near `seq` into a [`LogError`].
+    pub(crate) fn unreadable(
+        &self,
+        action: &'static str,
+        seq: u64,
+    ) -> impl FnOnce(Unreadable) -> LogError + '_ {
+        move |unreadable| match unreadable {
+            Unreadable::Store(source) => self.sled_error(action)(source),
+            Unreadable::Key(key) => LogError::Corrupt {
+                seq,
+                reason: format!(
+                    "a malformed key {} is stored among the events",
+                    hex::encode(key)
+                ),
+            },
+            Unreadable::Group { seq, reason } => LogError::Corrupt { seq, reason },
+        }
+    }
+
     /// Reads one event as stored (no upcasting), `None` if absent.
     pub(crate) fn event_as_stored(&self, seq: u64) -> Result<Option<StoredEvent>, LogError> {
-        let bytes = self
-            .db
-            .get(keys::event(seq))
-            .map_err(self.sled_error("reading an event"))?;
+        let bytes =
+            stored::find(&self.db, seq).map_err(self.unreadable("reading an event", seq))?;
         bytes.map(|b| record::decode_event(seq, &b)).transpose()
     }
 
@@ -343,14 +361,10 @@ impl Shared {
             return Ok(Vec::new());
         }
         let mut out = Vec::with_capacity(limit.min((head - after_seq) as usize).min(4096));
-        for item in self
-            .db
-            .range(keys::event(after_seq + 1)..=keys::event(head))
-            .take(limit)
-        {
-            let (key, value) = item.map_err(self.sled_error("scanning the event log"))?;
-            let seq = keys::event_seq(&key).unwrap_or(after_seq + 1 + out.len() as u64);
-            let event = record::decode_event(seq, &value)?;
+        for placed in Scan::new(&self.db, after_seq + 1, head).take(limit) {
+            let at = after_seq + 1 + out.len() as u64;
+            let placed = placed.map_err(self.unreadable("scanning the event log", at))?;
+            let event = record::decode_event(placed.seq, &placed.bytes)?;
             out.push(if upcast { self.upcast(event)? } else { event });
         }
         Ok(out)
@@ -405,10 +419,8 @@ impl Shared {
         let mut stream_id = Uuid::nil();
         for seq in span.first_seq..=span.last_seq() {
             let corrupt = |reason: String| LogError::Corrupt { seq, reason };
-            let bytes = self
-                .db
-                .get(keys::event(seq))
-                .map_err(self.sled_error("reading an event"))?
+            let bytes = stored::find(&self.db, seq)
+                .map_err(self.unreadable("reading an event", seq))?
                 .ok_or_else(|| {
                     corrupt("an event of an acknowledged command is missing".to_owned())
                 })?;

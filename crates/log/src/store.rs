@@ -17,6 +17,7 @@ use crate::keys;
 use crate::lock::{self, DirLock};
 use crate::record::{self, Hash, GENESIS};
 use crate::shared::{CommandSpan, Index, Shared};
+use crate::stored::{self, Placed, Scan, Unreadable};
 use crate::subscription::{HeadWatch, Subscription};
 use crate::sync;
 use crate::writer::{self, Control, Msg, Reply, Stages, Writer};
@@ -471,6 +472,13 @@ fn check_format(db: &sled::Db, dir: &Path) -> Result<(), LogError> {
     let sled_err = || LogError::sled("reading its format", dir);
     match db.get(keys::META_FORMAT).map_err(sled_err())? {
         Some(v) if &*v == keys::FORMAT_VALUE => Ok(()),
+        // Format 2 kept one event per key, which format 3 reads as it is; only a build that
+        // knows groups may read what is appended from now on.
+        Some(v) if &*v == keys::FORMAT_2_VALUE => {
+            db.insert(keys::META_FORMAT, keys::FORMAT_VALUE)
+                .map_err(sled_err())?;
+            Ok(())
+        }
         Some(v) => Err(LogError::Format {
             dir: dir.to_path_buf(),
             reason: format!(
@@ -499,32 +507,41 @@ fn load_head(
     problems: &mut Vec<String>,
 ) -> Result<(u64, Hash), LogError> {
     let sled_err = |action| LogError::sled(action, dir);
-    let last = db
-        .range(keys::event(0)..=keys::event(u64::MAX))
-        .next_back()
-        .transpose()
-        .map_err(sled_err("finding the last event"))?;
+    let last = match stored::last(db) {
+        Ok(last) => last,
+        Err(Unreadable::Store(source)) => return Err(sled_err("finding the last event")(source)),
+        Err(Unreadable::Key(key)) => {
+            problems.push(format!(
+                "a malformed key {} is stored after the events",
+                hex::encode(key)
+            ));
+            None
+        }
+        Err(Unreadable::Group { seq, reason }) => {
+            problems.push(format!(
+                "the last stored group, from event {seq}, is unreadable: {reason}"
+            ));
+            return Ok((seq, GENESIS));
+        }
+    };
     let from_events = match last {
         None => (0, GENESIS),
-        Some((key, value)) => {
-            let seq = keys::event_seq(&key).unwrap_or(0);
-            match record::Record::decode(&value) {
-                Ok(r) if r.seq == seq => (seq, r.hash),
-                Ok(r) => {
-                    problems.push(format!(
-                        "the last stored event {seq} claims to be event {}",
-                        r.seq
-                    ));
-                    (seq, GENESIS)
-                }
-                Err(reason) => {
-                    problems.push(format!(
-                        "the last stored event {seq} is unreadable: {reason}"
-                    ));
-                    (seq, GENESIS)
-                }
+        Some(Placed { seq, bytes: value }) => match record::Record::decode(&value) {
+            Ok(r) if r.seq == seq => (seq, r.hash),
+            Ok(r) => {
+                problems.push(format!(
+                    "the last stored event {seq} claims to be event {}",
+                    r.seq
+                ));
+                (seq, GENESIS)
             }
-        }
+            Err(reason) => {
+                problems.push(format!(
+                    "the last stored event {seq} is unreadable: {reason}"
+                ));
+                (seq, GENESIS)
+            }
+        },
     };
     let recorded = db
         .get(keys::META_HEAD)
@@ -574,27 +591,39 @@ fn load_index(
         }
     };
     let mut expected = 1;
-    for item in db.range(keys::event(1)..=keys::event(head)) {
-        let (key, value) = match item {
-            Ok(entry) => entry,
+    for item in Scan::new(db, 1, head) {
+        let Placed { seq, bytes: value } = match item {
+            Ok(placed) => placed,
             // sled's own checksums found damaged pages: open anyway (reads
             // of what is indexed work, appends stop) so that `verify` can
             // name the first event it cannot read.
-            Err(sled::Error::Corruption { at, .. }) => {
+            Err(Unreadable::Store(sled::Error::Corruption { at, .. })) => {
                 note(format!(
                     "the store's bytes are damaged where event {expected} or later is kept (sled reports corruption at {at:?})"
                 ));
                 break;
             }
-            Err(source) => {
+            Err(Unreadable::Store(source)) => {
                 return Err(LogError::Sled {
                     action: "loading the stream index",
                     dir: dir.to_path_buf(),
                     source,
                 })
             }
+            Err(Unreadable::Key(key)) => {
+                note(format!(
+                    "a malformed key {} is stored where event {expected} or later belongs",
+                    hex::encode(key)
+                ));
+                break;
+            }
+            Err(Unreadable::Group { seq, reason }) => {
+                note(format!(
+                    "the group stored from event {seq} is unreadable: {reason}"
+                ));
+                break;
+            }
         };
-        let seq = keys::event_seq(&key).unwrap_or(0);
         expected = seq + 1;
         let r = match record::Record::decode(&value) {
             Ok(r) if r.seq == seq => r,

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use crate::keys;
 use crate::record::{Hash, Record, GENESIS};
 use crate::shared::Shared;
+use crate::stored::{Scan, Unreadable};
 use crate::{LogError, VerifyReport};
 
 /// Checks, for every event up to the head as it was when verification
@@ -31,22 +31,34 @@ pub(crate) fn verify(
         prev: GENESIS,
         streams: HashMap::new(),
     };
-    let range = keys::event(1)..=keys::event(head.last_seq.max(1));
     if head.last_seq > 0 {
-        for item in shared.db.range(range) {
-            let (key, value) = match item {
-                Ok(entry) => entry,
+        for item in Scan::new(&shared.db, 1, head.last_seq) {
+            let seq = walk.expected;
+            let placed = match item {
+                Ok(placed) => placed,
                 // sled checks its own pages: a damaged page is a verification failure at the
                 // first event that could not be read, not an I/O failure of the verifier.
-                Err(sled::Error::Corruption { at, .. }) => {
-                    let seq = walk.expected;
+                Err(Unreadable::Store(sled::Error::Corruption { at, .. })) => {
                     return Ok(walk.report(Some(format!(
                         "the store's bytes are damaged where event {seq} or later is kept (sled reports corruption at {at:?})"
                     ))));
                 }
-                Err(e) => return Err(shared.sled_error("scanning the event log")(e)),
+                Err(Unreadable::Store(e)) => {
+                    return Err(shared.sled_error("scanning the event log")(e))
+                }
+                Err(Unreadable::Key(key)) => {
+                    return Ok(walk.report(Some(format!(
+                        "a malformed key {} sits where event {seq} belongs",
+                        hex::encode(key)
+                    ))));
+                }
+                Err(Unreadable::Group { seq: from, reason }) => {
+                    return Ok(walk.report(Some(format!(
+                        "event {seq} is unreadable: the group stored from event {from} is damaged: {reason}"
+                    ))));
+                }
             };
-            if let Err(problem) = walk.check(shared, &key, &value)? {
+            if let Err(problem) = walk.check(shared, placed.seq, &placed.bytes)? {
                 return Ok(walk.report(Some(problem)));
             }
             progress(walk.expected - 1);
@@ -83,23 +95,14 @@ impl Walk {
     fn check(
         &mut self,
         shared: &Shared,
-        key: &[u8],
+        placed_at: u64,
         value: &[u8],
     ) -> Result<Result<(), String>, LogError> {
         let seq = self.expected;
-        match keys::event_seq(key) {
-            Some(k) if k == seq => {}
-            Some(k) => {
-                return Ok(Err(format!(
-                    "event {seq} is missing (the next stored event is {k})"
-                )))
-            }
-            None => {
-                return Ok(Err(format!(
-                    "a malformed key {} sits where event {seq} belongs",
-                    hex::encode(key)
-                )))
-            }
+        if placed_at != seq {
+            return Ok(Err(format!(
+                "event {seq} is missing (the next stored event is {placed_at})"
+            )));
         }
         let record = match Record::decode(value) {
             Ok(r) => r,

@@ -14,17 +14,17 @@
 //! ([`crate::LogOptions::journal_checkpoint_bytes`]) the writer makes sled
 //! durable and starts the journal over.
 //!
-//! Each append writes one sled key per event (plus one head record per
-//! group); the stream and command indexes live in memory
-//! ([`crate::shared::Index`]), because sled's cost is per inserted key.
+//! Each group writes one sled key, its records under the first one's seq
+//! ([`crate::stored`]), plus the head record; the stream and command
+//! indexes live in memory ([`crate::shared::Index`]), because sled's cost is
+//! per inserted key.
 //!
-//! The records go into sled as plain inserts in seq order, the head record
-//! last, not as an atomic `apply_batch`: sled 0.34 starts writing its
-//! buffers out (`pwrite` + `sync_file_range` on its I/O threads) at every
-//! batch, which took the device from the journal's `fdatasync` once per
-//! group. The journal is what makes a group atomic and durable; sled
-//! recovers a prefix of its inserts, and open cuts any part of a group past
-//! the head record (see `store.rs`).
+//! The group and then the head record go into sled as plain inserts, not as
+//! an atomic `apply_batch`: sled 0.34 starts writing its buffers out
+//! (`pwrite` + `sync_file_range` on its I/O threads) at every batch, which
+//! took the device from the journal's `fdatasync` once per group. The
+//! journal is what makes a group durable; sled recovers a prefix of its
+//! inserts, and open cuts a group past the head record (see `journal.rs`).
 //!
 //! The writer's state (head, stream versions, the shared index) runs ahead
 //! of what readers see by the groups in the sync stage. Anything it reads
@@ -44,6 +44,7 @@ use crate::journal::{Frame, Journal};
 use crate::keys;
 use crate::record::{self, Fields, Hash};
 use crate::shared::{CommandSpan, Index, Shared, StreamInfo};
+use crate::stored;
 use crate::sync::Durable;
 use crate::{AppendError, AppendOutcome, AppendRequest, AppendedEvent, ExpectedVersion, LogError};
 
@@ -253,7 +254,7 @@ impl Writer {
         self.note_failure(flushed)
     }
 
-    /// Inserts a group's records into sled, then its head record.
+    /// Inserts a group's records into sled as one value, then its head record.
     fn insert(
         &self,
         frame: &Frame,
@@ -261,10 +262,15 @@ impl Writer {
         head: &[u8],
     ) -> Result<(), LogError> {
         let db = &self.shared.db;
-        for (seq, at) in records {
-            db.insert(keys::event(*seq), frame.record(at.clone()))
-                .map_err(self.shared.sled_error("writing events"))?;
-        }
+        let Some((first_seq, _)) = records.first() else {
+            return Ok(());
+        };
+        let bytes: Vec<&[u8]> = records
+            .iter()
+            .map(|(_, at)| frame.record(at.clone()))
+            .collect();
+        db.insert(keys::event(*first_seq), stored::value(&bytes))
+            .map_err(self.shared.sled_error("writing events"))?;
         db.insert(keys::META_HEAD, head)
             .map_err(self.shared.sled_error("writing the head record"))?;
         Ok(())

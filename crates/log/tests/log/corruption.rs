@@ -1,5 +1,6 @@
 //! Damage done behind the log's back, by opening its sled tree directly
-//! (keys: `E` + seq as u64 big-endian → record).
+//! (keys: `E` + seq as u64 big-endian → the record of an event appended on its
+//! own; a group commit of several events is one value, see `groups`).
 
 use std::path::Path;
 
@@ -20,12 +21,13 @@ fn with_sled(dir: &Path, f: impl FnOnce(&sled::Db)) {
     db.flush().unwrap();
 }
 
-/// Ten events in four streams.
+/// Ten events in four streams, each appended on its own, so each is the one
+/// record under its key.
 fn ten_events(dir: &Path) {
     let log = open(dir);
     let streams: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
-    for i in 0..5 {
-        log.append_blocking(request_n(streams[i % 4], ExpectedVersion::Any, 2))
+    for i in 0..10 {
+        log.append_blocking(request_n(streams[i % 4], ExpectedVersion::Any, 1))
             .unwrap();
     }
 }
@@ -180,4 +182,75 @@ fn a_damaged_last_event_stops_appends_but_not_verify() {
         "{refused:?}"
     );
     assert_eq!(log.verify(&mut |_| {}).unwrap().first_bad_seq, Some(10));
+}
+
+/// Ten events in five commands of two, each command a group commit of its own:
+/// the store holds five values, under seqs 1, 3, 5, 7 and 9.
+fn five_pairs(dir: &Path) {
+    let log = open(dir);
+    let streams: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    for i in 0..5 {
+        log.append_blocking(request_n(streams[i % 4], ExpectedVersion::Any, 2))
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_changed_byte_in_a_group_is_reported_at_the_event_it_belongs_to() {
+    let dir = tempfile::tempdir().unwrap();
+    five_pairs(dir.path());
+    assert_eq!(first_bad_seq(dir.path()), None);
+    let group = crate::support::open_sled(dir.path())
+        .get(event_key(5))
+        .unwrap()
+        .expect("events 5 and 6 are stored as one group under 5")
+        .to_vec();
+    assert!(crate::support::open_sled(dir.path())
+        .get(event_key(6))
+        .unwrap()
+        .is_none());
+    // The group's mark, then each record after its four-byte length.
+    let first_len = u32::from_le_bytes(group[1..5].try_into().unwrap()) as usize;
+    let second_at = 1 + 4 + first_len;
+    let in_first = [0, 1, 4, 5, 6, 60, 5 + first_len / 2, second_at - 1];
+    let in_second = [
+        second_at + 4,
+        second_at + 40,
+        group.len() - 40,
+        group.len() - 1,
+    ];
+    for (positions, bad) in [(&in_first[..], 5), (&in_second[..], 6)] {
+        for &pos in positions {
+            let mut damaged = group.clone();
+            damaged[pos] ^= 0x20;
+            with_sled(dir.path(), |db| {
+                db.insert(event_key(5), damaged).unwrap();
+            });
+            assert_eq!(
+                first_bad_seq(dir.path()),
+                Some(bad),
+                "byte {pos} of {}",
+                group.len()
+            );
+            with_sled(dir.path(), |db| {
+                db.insert(event_key(5), group.clone()).unwrap();
+            });
+        }
+    }
+    assert_eq!(first_bad_seq(dir.path()), None);
+}
+
+#[test]
+fn a_removed_group_is_reported_at_its_first_event() {
+    let dir = tempfile::tempdir().unwrap();
+    five_pairs(dir.path());
+    with_sled(dir.path(), |db| {
+        db.remove(event_key(5)).unwrap();
+    });
+    let log = open(dir.path());
+    let report = log.verify(&mut |_| {}).unwrap();
+    assert_eq!(report.first_bad_seq, Some(5));
+    assert_eq!(report.events, 4);
+    assert!(log.event(6).unwrap().is_none());
+    assert_eq!(log.event(7).unwrap().unwrap().seq, 7);
 }

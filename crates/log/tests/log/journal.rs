@@ -160,9 +160,10 @@ fn events_the_store_holds_past_its_head_record_are_cut_at_open() {
     }
     {
         let db = crate::support::open_sled(dir.path());
-        let last = db.get(event_key(10)).unwrap().unwrap();
+        // The last command's two events are one group, stored under the first's seq.
+        let last = db.get(event_key(9)).unwrap().unwrap();
         db.insert(event_key(11), last.clone()).unwrap();
-        db.insert(event_key(12), last).unwrap();
+        db.insert(event_key(13), last).unwrap();
         db.flush().unwrap();
     }
     let log = open(dir.path());

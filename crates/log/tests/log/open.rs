@@ -79,3 +79,42 @@ fn a_directory_holding_another_sled_database_is_refused() {
         other => panic!("expected a format error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_log_of_format_2_opens_reads_and_is_marked_format_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = uuid::Uuid::new_v4();
+    {
+        let log = crate::support::open(dir.path());
+        for _ in 0..5 {
+            log.append_blocking(crate::support::request_n(
+                stream,
+                stocktake_log::ExpectedVersion::Any,
+                1,
+            ))
+            .unwrap();
+        }
+    }
+    // Format 2 stored every event under its own key, as a log of lone appends still is.
+    {
+        let db = crate::support::open_sled(dir.path());
+        assert_eq!(&*db.get(b"Mformat").unwrap().unwrap(), b"stocktake-log/3");
+        db.insert(b"Mformat", b"stocktake-log/2".as_slice())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    {
+        let log = crate::support::open(dir.path());
+        assert_eq!(log.head().last_seq, 5);
+        assert!(log.verify(&mut |_| {}).unwrap().ok);
+        log.append_blocking(crate::support::request_n(
+            stream,
+            stocktake_log::ExpectedVersion::Exactly(5),
+            3,
+        ))
+        .unwrap();
+        assert_eq!(log.read_all_as_stored(0, 100).unwrap().len(), 8);
+    }
+    let db = crate::support::open_sled(dir.path());
+    assert_eq!(&*db.get(b"Mformat").unwrap().unwrap(), b"stocktake-log/3");
+}

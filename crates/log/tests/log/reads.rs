@@ -206,3 +206,57 @@ fn reads_pass_through_the_upcaster_but_stored_reads_and_hashes_do_not() {
         other => panic!("expected an upcast error, got {other:?}"),
     }
 }
+
+#[test]
+fn events_stored_as_group_commits_read_at_every_seq_and_from_every_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let streams: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
+    {
+        let log = open(dir.path());
+        // Concurrent appenders, so that group commits hold several commands, and commands
+        // of one to three events.
+        std::thread::scope(|scope| {
+            for (i, stream) in streams.iter().enumerate() {
+                let log = log.clone();
+                scope.spawn(move || {
+                    for n in 0..20 {
+                        let events = 1 + (i + n) % 3;
+                        log.append_blocking(request_n(*stream, ExpectedVersion::Any, events))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert!(
+            log.metrics().groups < log.metrics().commands,
+            "some group commits held several commands"
+        );
+    }
+    let log = open(dir.path());
+    let per_stream = |i: usize| (0..20).map(|n| 1 + (i + n) % 3).sum::<usize>();
+    let head = log.head().last_seq;
+    assert_eq!(head as usize, (0..6).map(per_stream).sum::<usize>());
+    let all = log.read_all_as_stored(0, usize::MAX).unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=head).collect::<Vec<_>>()
+    );
+    for after in 0..=head {
+        let page = log.read_all_as_stored(after, 7).unwrap();
+        let expected: Vec<u64> = (after + 1..=head.min(after + 7)).collect();
+        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), expected);
+    }
+    for event in &all {
+        let read = log.event(event.seq).unwrap().expect("every seq is there");
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            serde_json::to_string(event).unwrap()
+        );
+    }
+    for (i, stream) in streams.iter().enumerate() {
+        let events = log.read_stream(*stream, 1).unwrap();
+        assert_eq!(events.len(), per_stream(i));
+        assert!(events.iter().zip(1..).all(|(e, v)| e.stream_version == v));
+    }
+    assert!(log.verify(&mut |_| {}).unwrap().ok);
+}
