@@ -373,8 +373,18 @@ pub(crate) fn recover(
         if next == head {
             continue;
         }
-        // As the writer stored it: the frame is one group commit.
-        batch.insert(&keys::event(head.0 + 1), stored::value(&group));
+        // As the writer stored it: the frame is one group commit. A key already stored inside
+        // its range goes (a build of format 2 stored each event under its own key), or the
+        // group and that key would both claim its event.
+        for stale in db
+            .range(keys::event(head.0 + 2)..=keys::event(next.0))
+            .keys()
+        {
+            batch.remove(stale.map_err(sled_err("finding events the journal replaces"))?);
+        }
+        for (skip, value) in stored::values(&group) {
+            batch.insert(&keys::event(head.0 + 1 + skip), value);
+        }
         batch.insert(keys::META_HEAD, keys::head_value(next.0, &next.1).to_vec());
         db.apply_batch(batch)
             .map_err(sled_err("replaying the journal"))?;
@@ -383,12 +393,10 @@ pub(crate) fn recover(
     }
 
     let mut cut = sled::Batch::default();
-    for key in db
-        .range(keys::event(head.0 + 1)..=keys::event(u64::MAX))
-        .keys()
-    {
-        cut.remove(key.map_err(sled_err("finding events past the head record"))?);
-        recovery.cut += 1;
+    for entry in db.range(keys::event(head.0 + 1)..=keys::event(u64::MAX)) {
+        let (key, value) = entry.map_err(sled_err("finding events past the head record"))?;
+        recovery.cut += stored::split(&value).map_or(1, |records| records.len() as u64);
+        cut.remove(key);
     }
     if recovery.cut > 0 {
         db.apply_batch(cut)
@@ -400,6 +408,95 @@ pub(crate) fn recover(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{self, Fields, Hash, GENESIS};
+
+    /// A chain of `n` records, seqs 1 to `n`, in one stream, with each one's hash.
+    fn chain(n: u64) -> Vec<(Vec<u8>, Hash)> {
+        let mut prev = GENESIS;
+        (1..=n)
+            .map(|seq| {
+                let mut bytes = Vec::new();
+                let hash = record::encode(
+                    &Fields {
+                        prev_hash: &prev,
+                        seq,
+                        stream_id: uuid::Uuid::from_u128(1),
+                        stream_version: seq,
+                        stream_type: "action",
+                        event_type: "ProgressRecorded",
+                        schema_version: 1,
+                        data: b"{}",
+                        event_id: uuid::Uuid::from_u128(u128::from(seq)),
+                        recorded_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+                        effective_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+                        command_id: uuid::Uuid::from_u128(u128::from(seq)),
+                        correlation_id: uuid::Uuid::from_u128(7),
+                        actor: "director",
+                        request_digest: &[1; 32],
+                    },
+                    &mut bytes,
+                );
+                prev = hash;
+                (bytes, hash)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_replayed_group_replaces_the_keys_a_format_2_build_left_inside_it() {
+        // What a format-2 build leaves at a crash: events 3 and 4 under keys of their own,
+        // the head record still at 2, and the journal's frame of 3 and 4.
+        let records = chain(4);
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        for (i, (bytes, _)) in records.iter().enumerate() {
+            db.insert(keys::event(i as u64 + 1), bytes.as_slice())
+                .unwrap();
+        }
+        db.insert(keys::META_HEAD, keys::head_value(2, &records[1].1).to_vec())
+            .unwrap();
+        let frame = vec![records[2].0.clone(), records[3].0.clone()];
+        let mut problems = Vec::new();
+        let recovery = recover(vec![frame], &db, Path::new("test"), &mut problems).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            recovery,
+            Recovery {
+                replayed: 2,
+                cut: 0
+            }
+        );
+        let placed: Vec<u64> = stored::Scan::new(&db, 1, 10)
+            .map(|p| p.unwrap().seq)
+            .collect();
+        assert_eq!(placed, [1, 2, 3, 4]);
+        assert!(
+            db.get(keys::event(4)).unwrap().is_none(),
+            "event 4 is in the group under 3"
+        );
+    }
+
+    #[test]
+    fn a_cut_counts_the_events_of_the_groups_it_removes() {
+        let records = chain(5);
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        db.insert(keys::event(1), records[0].0.as_slice()).unwrap();
+        let group: Vec<&[u8]> = records[1..].iter().map(|(b, _)| b.as_slice()).collect();
+        for (skip, value) in stored::values(&group) {
+            db.insert(keys::event(2 + skip), value).unwrap();
+        }
+        db.insert(keys::META_HEAD, keys::head_value(1, &records[0].1).to_vec())
+            .unwrap();
+        let mut problems = Vec::new();
+        let recovery = recover(Vec::new(), &db, Path::new("test"), &mut problems).unwrap();
+        assert_eq!(
+            recovery,
+            Recovery {
+                replayed: 0,
+                cut: 4
+            }
+        );
+        assert_eq!(stored::Scan::new(&db, 1, 10).count(), 1);
+    }
 
     fn frame(records: &[&[u8]]) -> Vec<u8> {
         encoded(&[records.iter().map(|r| r.to_vec()).collect()])

@@ -17,13 +17,13 @@
 
 pub(crate) const EVENT: u8 = b'E';
 
-/// Written once when the log is created.
+/// Written when the log is created, and rewritten when a format-2 log is opened.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const FORMAT_VALUE: &[u8] = b"stocktake-log/3";
 /// One record per key; read by format 3 as it is, and marked format 3 at open.
 pub(crate) const FORMAT_2_VALUE: &[u8] = b"stocktake-log/2";
-/// The head (seq, hash) as of the last group, written in the same batch as
-/// the group's events. Lets open and verify notice events missing from the
+/// The head (seq, hash) as of the last group, written after the group's
+/// events. Lets open and verify notice events missing from the
 /// end of the chain, which the chain itself cannot show.
 pub(crate) const META_HEAD: &[u8] = b"Mhead";
 /// Present while an import is half-written; its presence at open means the

@@ -364,6 +364,12 @@ impl Shared {
         for placed in Scan::new(&self.db, after_seq + 1, head).take(limit) {
             let at = after_seq + 1 + out.len() as u64;
             let placed = placed.map_err(self.unreadable("scanning the event log", at))?;
+            if placed.seq != at {
+                return Err(LogError::Corrupt {
+                    seq: at,
+                    reason: "the event is missing from the store; run verify".to_owned(),
+                });
+            }
             let event = record::decode_event(placed.seq, &placed.bytes)?;
             out.push(if upcast { self.upcast(event)? } else { event });
         }

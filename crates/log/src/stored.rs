@@ -10,9 +10,12 @@
 //! is stored as it is, so a log written one event per key (format 2, and imports) reads the
 //! same way.
 //!
+//! A group commit larger than [`MAX_VALUE_BYTES`] takes as many keys as it needs.
+//!
 //! Readers never see the grouping: [`find`] answers one seq and [`Scan`] walks a seq range,
 //! each record paired with the seq its place gives it, which verify and decoding check against
-//! the seq the record claims.
+//! the seq the record claims. A key that falls inside the records of the key before it is
+//! damage, reported at that earlier key: two entries may never claim one event.
 
 use sled::IVec;
 
@@ -21,8 +24,33 @@ use crate::keys;
 /// The first byte of a group value. Record formats count up from 1, so no record starts so.
 pub(crate) const GROUP: u8 = 0xF0;
 
+/// How large a group value grows before the next record starts another key. sled 0.34 writes
+/// an item of more than about a quarter of its 512 KiB segment as a file of its own, and a
+/// group commit at 256 clients can hold a few hundred records.
+const MAX_VALUE_BYTES: usize = 32 * 1024;
+
+/// The values that store `records`, consecutive from the first's seq, each with how many
+/// records precede it: a lone record as it is, several as a group, a new value whenever one
+/// would pass [`MAX_VALUE_BYTES`]. The writer and the journal's replay both store a group
+/// commit this way, so a replay writes the same keys and bytes.
+pub(crate) fn values(records: &[&[u8]]) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < records.len() {
+        let mut end = start + 1;
+        let mut len = 1 + 4 + records[start].len();
+        while end < records.len() && len + 4 + records[end].len() <= MAX_VALUE_BYTES {
+            len += 4 + records[end].len();
+            end += 1;
+        }
+        out.push((start as u64, value(&records[start..end])));
+        start = end;
+    }
+    out
+}
+
 /// The value that stores `records`, whose seqs follow on from the key's.
-pub(crate) fn value(records: &[&[u8]]) -> Vec<u8> {
+fn value(records: &[&[u8]]) -> Vec<u8> {
     if let [lone] = records {
         return lone.to_vec();
     }
@@ -45,25 +73,50 @@ pub(crate) fn split(value: &IVec) -> Result<Vec<IVec>, String> {
     let mut records = Vec::new();
     let mut at = 1;
     while at < value.len() {
-        let prefix: [u8; 4] = value
-            .get(at..at + 4)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| format!("a group's length prefix at byte {at} is cut short"))?;
-        let len = u32::from_le_bytes(prefix) as usize;
-        let start = at + 4;
-        if value.len() - start < len {
-            return Err(format!(
-                "a group's record at byte {start} claims {len} bytes, but {} are left",
-                value.len() - start
-            ));
-        }
-        records.push(value.subslice(start, len));
-        at = start + len;
+        let (record, next) = record_at(value, at)?;
+        records.push(record);
+        at = next;
     }
     if records.len() < 2 {
         return Err("a group holds fewer than two records".to_owned());
     }
     Ok(records)
+}
+
+/// The `n`th record of a stored value, if it holds that many; the records before it are
+/// stepped over, not copied.
+fn nth(value: &IVec, n: u64) -> Result<Option<IVec>, String> {
+    if value.first() != Some(&GROUP) {
+        return Ok((n == 0).then(|| value.clone()));
+    }
+    let mut at = 1;
+    let mut index = 0;
+    while at < value.len() {
+        let (record, next) = record_at(value, at)?;
+        if index == n {
+            return Ok(Some(record));
+        }
+        index += 1;
+        at = next;
+    }
+    Ok(None)
+}
+
+/// The record whose length prefix is at byte `at` of a group, and where the next one starts.
+fn record_at(value: &IVec, at: usize) -> Result<(IVec, usize), String> {
+    let prefix: [u8; 4] = value
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| format!("a group's length prefix at byte {at} is cut short"))?;
+    let len = u32::from_le_bytes(prefix) as usize;
+    let start = at + 4;
+    if value.len() - start < len {
+        return Err(format!(
+            "a group's record at byte {start} claims {len} bytes, but {} are left",
+            value.len() - start
+        ));
+    }
+    Ok((value.subslice(start, len), start + len))
 }
 
 /// A record as its place in the store names it.
@@ -84,17 +137,14 @@ pub(crate) enum Unreadable {
     Group { seq: u64, reason: String },
 }
 
-/// The record of `seq`, if stored.
+/// The record of `seq`, if stored: one descent of the tree to the last key at or before it.
 pub(crate) fn find(db: &sled::Db, seq: u64) -> Result<Option<IVec>, Unreadable> {
-    // Most lookups are of a group's first event, or of a lone one: one read.
-    if let Some(value) = db.get(keys::event(seq)).map_err(Unreadable::Store)? {
-        let records = split(&value).map_err(|reason| Unreadable::Group { seq, reason })?;
-        return Ok(records.into_iter().next());
-    }
-    Ok(Scan::new(db, seq, seq)
-        .next()
-        .transpose()?
-        .map(|placed| placed.bytes))
+    let Some(entry) = db.range(keys::event(0)..=keys::event(seq)).next_back() else {
+        return Ok(None);
+    };
+    let (key, value) = entry.map_err(Unreadable::Store)?;
+    let first = keys::event_seq(&key).ok_or(Unreadable::Key(key))?;
+    nth(&value, seq - first).map_err(|reason| Unreadable::Group { seq: first, reason })
 }
 
 /// The stored records whose places are `from..=to`, in order, each with the seq its place
@@ -105,6 +155,9 @@ pub(crate) struct Scan {
     keys: sled::Iter,
     records: std::vec::IntoIter<IVec>,
     next_seq: u64,
+    /// The key of the last entry read and the seq after its records: the next key may not be
+    /// below it, or two entries would claim the same events.
+    covered: (u64, u64),
     from: u64,
     to: u64,
     done: bool,
@@ -123,6 +176,7 @@ impl Scan {
             keys,
             records: Vec::new().into_iter(),
             next_seq: 0,
+            covered: (0, 0),
             from,
             to,
             done: from > to,
@@ -131,6 +185,29 @@ impl Scan {
 
     fn next_entry(&mut self) -> Option<sled::Result<(IVec, IVec)>> {
         self.first.take().or_else(|| self.keys.next())
+    }
+
+    /// Notes that the entry under `seq` holds `count` records, unless it overlaps the one
+    /// before it or runs past the last possible seq.
+    fn cover(&mut self, seq: u64, count: usize) -> Result<(), Unreadable> {
+        let (before, end) = self.covered;
+        if seq < end {
+            return Err(Unreadable::Group {
+                seq: before,
+                reason: format!(
+                    "its records reach event {}, but event {seq} has a key of its own",
+                    end - 1
+                ),
+            });
+        }
+        let end = seq
+            .checked_add(count as u64)
+            .ok_or_else(|| Unreadable::Group {
+                seq,
+                reason: "its records run past the last possible seq".to_owned(),
+            })?;
+        self.covered = (seq, end);
+        Ok(())
     }
 }
 
@@ -167,6 +244,10 @@ impl Iterator for Scan {
             };
             if value.first() != Some(&GROUP) {
                 // A lone record, the common case of a scan of imported events: no split.
+                if let Err(e) = self.cover(seq, 1) {
+                    self.done = true;
+                    return Some(Err(e));
+                }
                 if seq > self.to {
                     self.done = true;
                     return None;
@@ -176,14 +257,18 @@ impl Iterator for Scan {
                 }
                 return Some(Ok(Placed { seq, bytes: value }));
             }
-            match split(&value) {
+            match split(&value).map_err(|reason| Unreadable::Group { seq, reason }) {
                 Ok(records) => {
+                    if let Err(e) = self.cover(seq, records.len()) {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
                     self.records = records.into_iter();
                     self.next_seq = seq;
                 }
-                Err(reason) => {
+                Err(e) => {
                     self.done = true;
-                    return Some(Err(Unreadable::Group { seq, reason }));
+                    return Some(Err(e));
                 }
             }
         }
@@ -198,9 +283,14 @@ pub(crate) fn last(db: &sled::Db) -> Result<Option<Placed>, Unreadable> {
     let (key, value) = entry.map_err(Unreadable::Store)?;
     let seq = keys::event_seq(&key).ok_or(Unreadable::Key(key))?;
     let records = split(&value).map_err(|reason| Unreadable::Group { seq, reason })?;
-    let count = records.len() as u64;
+    let last_seq = seq
+        .checked_add(records.len() as u64 - 1)
+        .ok_or_else(|| Unreadable::Group {
+            seq,
+            reason: "its records run past the last possible seq".to_owned(),
+        })?;
     Ok(records.into_iter().last().map(|bytes| Placed {
-        seq: seq + count - 1,
+        seq: last_seq,
         bytes,
     }))
 }
@@ -224,7 +314,9 @@ mod tests {
         for (first, count) in [(1, 1), (2, 4), (6, 1), (7, 6)] {
             let records: Vec<Vec<u8>> = (first..first + count).map(record).collect();
             let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-            db.insert(keys::event(first), value(&slices)).unwrap();
+            for (skip, value) in values(&slices) {
+                db.insert(keys::event(first + skip), value).unwrap();
+            }
         }
         db
     }
@@ -297,5 +389,46 @@ mod tests {
         )
         .unwrap();
         assert_eq!(Scan::new(&db, 1, 9).count(), 2);
+    }
+
+    #[test]
+    fn a_large_group_commit_is_stored_in_values_no_larger_than_the_cap() {
+        let records: Vec<Vec<u8>> = (0..300).map(|i| vec![b'r'; 500 + i]).collect();
+        let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let values = values(&slices);
+        assert!(values.len() > 1);
+        let db = db();
+        for (skip, value) in &values {
+            assert!(value.len() <= MAX_VALUE_BYTES, "{}", value.len());
+            db.insert(keys::event(10 + skip), value.as_slice()).unwrap();
+        }
+        let read: Vec<Placed> = Scan::new(&db, 1, 1000).map(Result::unwrap).collect();
+        assert_eq!(read.len(), 300);
+        for (i, placed) in read.iter().enumerate() {
+            assert_eq!(placed.seq, 10 + i as u64);
+            assert_eq!(&*placed.bytes, records[i].as_slice());
+        }
+        // A record larger than the cap still gets a value, of its own.
+        let big = vec![b'b'; MAX_VALUE_BYTES * 2];
+        let values = super::values(&[b"small".as_slice(), big.as_slice(), b"small".as_slice()]);
+        assert_eq!(
+            values.iter().map(|(skip, _)| *skip).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+    }
+
+    #[test]
+    fn a_key_inside_the_group_before_it_is_reported_at_that_group() {
+        let db = stored();
+        // Event 8 lies inside the group stored under 7.
+        db.insert(keys::event(8), record(8)).unwrap();
+        let read: Vec<Result<Placed, Unreadable>> = Scan::new(&db, 1, 12).collect();
+        assert!(read[..11].iter().all(Result::is_ok));
+        match read.last() {
+            Some(Err(Unreadable::Group { seq: 7, reason })) => {
+                assert!(reason.contains("event 8"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

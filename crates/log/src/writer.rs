@@ -254,7 +254,8 @@ impl Writer {
         self.note_failure(flushed)
     }
 
-    /// Inserts a group's records into sled as one value, then its head record.
+    /// Inserts a group's records into sled as one value (or a few, if large), then its head
+    /// record.
     fn insert(
         &self,
         frame: &Frame,
@@ -269,8 +270,10 @@ impl Writer {
             .iter()
             .map(|(_, at)| frame.record(at.clone()))
             .collect();
-        db.insert(keys::event(*first_seq), stored::value(&bytes))
-            .map_err(self.shared.sled_error("writing events"))?;
+        for (skip, value) in stored::values(&bytes) {
+            db.insert(keys::event(first_seq + skip), value)
+                .map_err(self.shared.sled_error("writing events"))?;
+        }
         db.insert(keys::META_HEAD, head)
             .map_err(self.shared.sled_error("writing the head record"))?;
         Ok(())
