@@ -40,6 +40,26 @@ fn first_bad_seq(dir: &Path) -> Option<u64> {
     report.first_bad_seq
 }
 
+/// Verify's first bad seq with byte `pos` of the value under `key` changed; the value is put
+/// back afterwards.
+fn first_bad_seq_with_a_changed_byte(
+    dir: &Path,
+    key: u64,
+    original: &[u8],
+    pos: usize,
+) -> Option<u64> {
+    let mut damaged = original.to_vec();
+    damaged[pos] ^= 0x20;
+    with_sled(dir, |db| {
+        db.insert(event_key(key), damaged).unwrap();
+    });
+    let bad = first_bad_seq(dir);
+    with_sled(dir, |db| {
+        db.insert(event_key(key), original).unwrap();
+    });
+    bad
+}
+
 #[test]
 fn a_single_changed_byte_anywhere_in_an_event_is_reported_at_that_seq() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,20 +89,12 @@ fn a_single_changed_byte_anywhere_in_an_event_is_reported_at_that_seq() {
         original.len() - 1,
     ];
     for pos in positions {
-        let mut damaged = original.clone();
-        damaged[pos] ^= 0x20;
-        with_sled(dir.path(), |db| {
-            db.insert(event_key(5), damaged).unwrap();
-        });
         assert_eq!(
-            first_bad_seq(dir.path()),
+            first_bad_seq_with_a_changed_byte(dir.path(), 5, &original, pos),
             Some(5),
             "byte {pos} of {}",
             original.len()
         );
-        with_sled(dir.path(), |db| {
-            db.insert(event_key(5), original.clone()).unwrap();
-        });
     }
     assert_eq!(first_bad_seq(dir.path()), None);
 }
@@ -221,20 +233,12 @@ fn a_changed_byte_in_a_group_is_reported_at_the_event_it_belongs_to() {
     ];
     for (positions, bad) in [(&in_first[..], 5), (&in_second[..], 6)] {
         for &pos in positions {
-            let mut damaged = group.clone();
-            damaged[pos] ^= 0x20;
-            with_sled(dir.path(), |db| {
-                db.insert(event_key(5), damaged).unwrap();
-            });
             assert_eq!(
-                first_bad_seq(dir.path()),
+                first_bad_seq_with_a_changed_byte(dir.path(), 5, &group, pos),
                 Some(bad),
                 "byte {pos} of {}",
                 group.len()
             );
-            with_sled(dir.path(), |db| {
-                db.insert(event_key(5), group.clone()).unwrap();
-            });
         }
     }
     assert_eq!(first_bad_seq(dir.path()), None);
