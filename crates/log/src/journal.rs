@@ -306,10 +306,11 @@ pub(crate) struct Recovery {
 ///
 /// Those can only be a group that was never acknowledged: the writer inserts
 /// a group's value, then its head record, after the journal has the group,
-/// and acknowledges only once the journal's copy is synced; every acknowledged group is therefore either in the journal or
-/// made durable in sled, head record included, by a checkpoint. Cutting
-/// them keeps groups all-or-nothing after a power cut that left sled with
-/// more than the journal.
+/// and acknowledges only once the journal's copy is synced; every
+/// acknowledged group is therefore either in the journal or made durable in
+/// sled, head record included, by a checkpoint. Cutting them keeps groups
+/// all-or-nothing after a power cut that left sled with more than the
+/// journal.
 ///
 /// A frame that does not continue the chain from sled's head means the two
 /// disagree about history: that is reported as a problem (appends stop,
