@@ -50,9 +50,9 @@ pub struct Projector {
     folding: Arc<tokio::sync::Mutex<Folding>>,
     /// An event could not be read, or the log could not be: the model stays where it is.
     stopped: Arc<AtomicBool>,
-    checkpoints: Option<Arc<Checkpoints>>,
-    /// Saves checkpoints in the background; present when `checkpoints` is.
-    saver: Option<Arc<Saver>>,
+    /// The checkpoints, and the thread that saves them in the background; `None` without a
+    /// checkpoint directory.
+    checkpoints: Option<Arc<Saver>>,
     started_from: StartedFrom,
 }
 
@@ -146,16 +146,15 @@ impl Projector {
                 StartedFrom::Rebuild,
             ),
         };
-        let checkpoints = checkpoint_dir.map(|dir| {
-            Arc::new(match resumed {
-                Some(saved) => Checkpoints::resume(dir, saved),
-                None => Checkpoints::new(dir),
-            })
-        });
-        let saver = match &checkpoints {
-            Some(checkpoints) => Some(Arc::new(
-                Saver::start(Arc::clone(checkpoints)).map_err(ProjectionError::SaverThread)?,
-            )),
+        let checkpoints = match checkpoint_dir {
+            Some(dir) => {
+                let checkpoints = match resumed {
+                    Some(saved) => Checkpoints::resume(dir, saved),
+                    None => Checkpoints::new(dir),
+                };
+                let saver = Saver::start(checkpoints).map_err(ProjectionError::SaverThread)?;
+                Some(Arc::new(saver))
+            }
             None => None,
         };
         catch_up(log, &mut model, progress)?;
@@ -166,7 +165,6 @@ impl Projector {
             folding: Arc::default(),
             stopped: Arc::default(),
             checkpoints,
-            saver,
             started_from,
         })
     }
@@ -182,7 +180,7 @@ impl Projector {
         let behind = self
             .checkpoints
             .as_ref()
-            .is_some_and(|c| c.saved_seq() < self.last_seq());
+            .is_some_and(|c| c.checkpoints().saved_seq() < self.last_seq());
         if behind {
             // After a rebuild, or a start from an older checkpoint: bring it up to date now
             // rather than at the next 50,000th event, so the next start is quick.
@@ -294,7 +292,7 @@ impl Projector {
     }
 
     fn checkpoint_if_due(&self, log: &Log, due: Option<u64>) {
-        if let (Some(seq), Some(saver)) = (due, &self.saver) {
+        if let (Some(seq), Some(saver)) = (due, &self.checkpoints) {
             saver.ask(log, seq);
         }
     }
@@ -327,9 +325,10 @@ impl Projector {
     /// Saves what the checkpoint lacks of the model as it is, on the caller's thread (at
     /// graceful shutdown, and by `stocktake verify`).
     pub fn save_checkpoint(&self, log: &Log) -> Result<(), ProjectionError> {
-        let Some(checkpoints) = &self.checkpoints else {
+        let Some(saver) = &self.checkpoints else {
             return Ok(());
         };
+        let checkpoints = saver.checkpoints();
         let seq = self.read().last_seq();
         if seq == 0 || checkpoints.saved_seq() >= seq {
             return Ok(());

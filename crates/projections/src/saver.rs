@@ -30,20 +30,28 @@ struct Due {
     upto: u64,
 }
 
-/// The handle to the saving thread. The thread ends once every handle is dropped and the
-/// saves asked for are done.
+/// The checkpoints, with the handle to the thread that saves them. The thread ends once the
+/// handle is dropped and the saves asked for are done.
 #[derive(Debug)]
 pub(crate) struct Saver {
+    checkpoints: Arc<Checkpoints>,
     due: Sender<Due>,
 }
 
 impl Saver {
-    pub(crate) fn start(checkpoints: Arc<Checkpoints>) -> std::io::Result<Saver> {
+    pub(crate) fn start(checkpoints: Checkpoints) -> std::io::Result<Saver> {
+        let checkpoints = Arc::new(checkpoints);
         let (due, asked) = mpsc::channel();
+        let saved_by_thread = Arc::clone(&checkpoints);
         std::thread::Builder::new()
             .name("stocktake-checkpoint".to_owned())
-            .spawn(move || save_as_asked(&checkpoints, &asked))?;
-        Ok(Saver { due })
+            .spawn(move || save_as_asked(&saved_by_thread, &asked))?;
+        Ok(Saver { checkpoints, due })
+    }
+
+    /// For a save on the caller's thread, which waits for a background one to finish.
+    pub(crate) fn checkpoints(&self) -> &Checkpoints {
+        &self.checkpoints
     }
 
     /// Asks for the model's events up to `upto` to be saved, and returns at once.
