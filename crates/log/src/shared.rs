@@ -423,13 +423,19 @@ impl Shared {
         let mut digest = keys::UNKNOWN_DIGEST;
         let mut head_hash = [0; 32];
         let mut stream_id = Uuid::nil();
+        // A command's events are contiguous: one scan reads them, whatever groups hold them.
+        let mut placed = Scan::new(&self.db, span.first_seq, span.last_seq());
         for seq in span.first_seq..=span.last_seq() {
             let corrupt = |reason: String| LogError::Corrupt { seq, reason };
-            let bytes = stored::find(&self.db, seq)
-                .map_err(self.unreadable("reading an event", seq))?
-                .ok_or_else(|| {
-                    corrupt("an event of an acknowledged command is missing".to_owned())
-                })?;
+            let bytes = match placed.next().transpose() {
+                Ok(Some(found)) if found.seq == seq => found.bytes,
+                Ok(_) => {
+                    return Err(corrupt(
+                        "an event of an acknowledged command is missing".to_owned(),
+                    ))
+                }
+                Err(e) => return Err(self.unreadable("reading an event", seq)(e)),
+            };
             let r = record::Record::decode(&bytes).map_err(corrupt)?;
             if r.seq != seq || r.command_id != command_id {
                 return Err(corrupt(format!(
