@@ -10,8 +10,9 @@
 //!
 //! - full projection rebuild (`runner::rebuild`: read, decode, upcast, fold) against a
 //!   decode-only scan of the same log (`StoredEvent` to `Event::decode`, no projection), in
-//!   alternating rounds, as the median of each round's ratio, on this thread's CPU time (the
-//!   work) and on the wall clock (what a busy machine made of it);
+//!   alternating rounds, as the median of each round's ratio, on the process's CPU time (the
+//!   work, of both threads: a rebuild reads and decodes on one while it folds on the other) and
+//!   on the wall clock (what the machine made of it);
 //! - a start from a checkpoint (`Checkpoints::save`, then `Projector::start`, which loads it,
 //!   checks it against the log and folds what came after);
 //!
@@ -342,8 +343,8 @@ fn measure(size: u64, dir: &Path) {
     );
 
     // Decode-only and rebuild take turns, and each round's pair is compared, so drift on a
-    // shared machine touches both alike. Both run on this thread (the log reads in the caller),
-    // so its CPU time is the work done, whatever else the machine is running.
+    // shared machine touches both alike. Nothing else runs in this process meanwhile, so its CPU
+    // time is the work done (by every thread), whatever else the machine is running.
     // A round at 100,000 events takes a third of a second, within reach of this VM's noise
     // (single rounds read 0.4 to 0.8 of decode-only), so the smaller sizes take nine rounds;
     // at 1,000,000 each takes seconds, and the first pays page faults across the new model.
@@ -492,6 +493,12 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
+/// This process's CPU time, across its threads.
+fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
 /// A kind of question: the moment asked about, from two random times.
 type Question = fn(DateTime<Utc>, DateTime<Utc>) -> At;
 
@@ -584,10 +591,10 @@ struct Pass {
 
 impl Pass {
     fn time(f: impl FnOnce()) -> Pass {
-        let (wall, cpu) = (Instant::now(), thread_cpu());
+        let (wall, cpu) = (Instant::now(), process_cpu());
         f();
         Pass {
-            cpu: thread_cpu().saturating_sub(cpu),
+            cpu: process_cpu().saturating_sub(cpu),
             wall: wall.elapsed(),
         }
     }

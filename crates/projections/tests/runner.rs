@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 use stocktake_domain::demo;
-use stocktake_domain::events::CURRENT_SCHEMA_VERSION;
+use stocktake_domain::events::{ProgressRecorded, CURRENT_SCHEMA_VERSION};
+use stocktake_domain::text::Note;
+use stocktake_domain::Event;
 use stocktake_log::{AppendRequest, ExpectedVersion, Log, LogOptions, NewEvent, StreamRef};
 use stocktake_projections::checkpoint::{self, Checkpoints};
+use stocktake_projections::decode::DecodeFailure;
 use stocktake_projections::model::ReadModel;
-use stocktake_projections::runner::{rebuild, StartedFrom};
+use stocktake_projections::runner::{rebuild, ProjectionError, StartedFrom};
 use stocktake_projections::{DomainUpcaster, Projector};
 use uuid::Uuid;
 
@@ -195,6 +198,100 @@ async fn an_unreadable_event_stops_folding_after_the_events_before_it_and_waiter
         projector.read().state_hash(),
         model_upto(&log, 40).state_hash()
     );
+}
+
+/// One event for an action's stream, appended on its own whatever the stream's version.
+fn request(event_type: &str, stream_id: Uuid, data: String, digest: u8) -> AppendRequest {
+    let now = chrono::Utc::now();
+    AppendRequest {
+        stream: StreamRef {
+            stream_type: "action".to_owned(),
+            stream_id,
+        },
+        expected_version: ExpectedVersion::Any,
+        events: vec![NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: event_type.to_owned(),
+            schema_version: CURRENT_SCHEMA_VERSION,
+            recorded_at: now,
+            effective_at: now,
+            actor: "Programme Director".to_owned(),
+            correlation_id: Uuid::now_v7(),
+            data: RawValue::from_string(data).unwrap(),
+        }],
+        command_id: Uuid::now_v7(),
+        request_digest: [digest; 32],
+    }
+}
+
+/// Appends `count` progress notes to the demo's first action.
+fn append_progress(log: &Log, count: usize) {
+    let action_id = demo::replay()
+        .unwrap()
+        .envelopes()
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::ActionAdded(added) => Some(added.action_id),
+            _ => None,
+        })
+        .expect("the demo adds actions");
+    for i in 0..count {
+        let note = ProgressRecorded {
+            action_id,
+            note: Note::parse(format!("progress note {i}")).unwrap(),
+            rag: None,
+        };
+        let data = Event::from(note).payload_json();
+        log.append_blocking(request("ProgressRecorded", action_id.0, data, 3))
+            .unwrap();
+    }
+}
+
+/// A rebuild reads and decodes on one thread while it folds on another, a batch at a time:
+/// across many batches it folds exactly what a fold one event at a time does, and says how far
+/// it has got in steps that end at the head.
+#[test]
+fn a_rebuild_across_many_batches_answers_as_a_fold_one_event_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    append_demo(&log);
+    append_progress(&log, 2_700);
+    let head = log.head().last_seq;
+    let mut told = Vec::new();
+    let rebuilt = rebuild(&log, &mut |done, total| told.push((done, total))).unwrap();
+    assert_eq!(rebuilt.last_seq(), head);
+    assert_eq!(rebuilt.state_hash(), model_upto(&log, head).state_hash());
+    assert!(told.len() >= 3, "one report per batch at least: {told:?}");
+    assert!(
+        told.windows(2).all(|pair| pair[0].0 <= pair[1].0),
+        "{told:?}"
+    );
+    assert!(told.iter().all(|&(_, total)| total == head), "{told:?}");
+    assert_eq!(told.last(), Some(&(head, head)));
+}
+
+/// An event the build cannot read, deep into a rebuild, fails it with that event's seq, after
+/// the events before it were folded; the events after it are not.
+#[test]
+fn a_rebuild_stops_at_an_unreadable_event_after_folding_those_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    append_demo(&log);
+    append_progress(&log, 1_500);
+    log.append_blocking(request("ActionTeleported", Uuid::now_v7(), "{}".into(), 4))
+        .unwrap();
+    let unreadable = log.head().last_seq;
+    append_progress(&log, 700);
+    let mut folded = 0;
+    let failure = rebuild(&log, &mut |done, _| folded = done).unwrap_err();
+    match failure {
+        ProjectionError::Decode(DecodeFailure { seq, reason }) => {
+            assert_eq!(seq, unreadable);
+            assert!(reason.contains("ActionTeleported"), "{reason}");
+        }
+        other => panic!("expected the unreadable event, got {other}"),
+    }
+    assert_eq!(folded, unreadable - 1);
 }
 
 #[test]
