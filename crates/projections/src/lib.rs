@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod decode;
 pub mod line;
 pub mod model;
+mod read_ahead;
 pub mod runner;
 mod saver;
 pub mod timeline;

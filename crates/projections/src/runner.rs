@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::checkpoint::{self, CheckpointError, Checkpoints};
 use crate::decode::{into_envelope, DecodeFailure};
 use crate::model::ReadModel;
+use crate::read_ahead::{read_ahead, Batches};
 use crate::saver::Saver;
 
 /// Write a checkpoint after this many events have been folded since the last one.
@@ -76,17 +77,8 @@ enum Turn {
 /// How many events one read of the log fetches while following it.
 const FOLD_PAGE: usize = 512;
 
-/// How many decoded events travel together from the reading thread to the folding one.
-const CATCH_UP_BATCH: usize = 1024;
-
-/// How many batches the reading thread may be ahead of the folding one.
-const CATCH_UP_QUEUE: usize = 4;
-
-/// Folds every event after the model's last sequence into it, reporting progress.
-///
-/// One thread reads and decodes the log while the caller folds what it has decoded. Reading and
-/// decoding are about two thirds of a rebuild's work and folding the rest, so on two cores a
-/// start-up takes about as long as the reading rather than the sum of both.
+/// Folds every event after the model's last sequence into it, reporting progress. The log is
+/// read and decoded on a thread of its own ([`read_ahead`]).
 fn catch_up(
     log: &Log,
     model: &mut ReadModel,
@@ -94,53 +86,31 @@ fn catch_up(
 ) -> Result<(), ProjectionError> {
     let total = log.head().last_seq;
     let after = model.last_seq();
-    std::thread::scope(|scope| {
-        let (batches, decoded) = std::sync::mpsc::sync_channel(CATCH_UP_QUEUE);
-        std::thread::Builder::new()
-            .name("stocktake-catch-up".into())
-            .spawn_scoped(scope, move || read_and_decode(log, after, &batches))
-            .map_err(ProjectionError::CatchUpThread)?;
-        // Ends when the reader has sent everything (or its error) and hung up; an early
-        // return drops the receiver, and the reader stops at its next send.
-        for batch in decoded {
-            for envelope in batch? {
-                model.apply(envelope);
+    let read = |out: &mut Batches<Result<Envelope, ProjectionError>>| {
+        for stored in log.iter_all(after) {
+            let envelope = stored
+                .map_err(ProjectionError::from)
+                .and_then(|stored| into_envelope(stored).map_err(ProjectionError::from));
+            let failed = envelope.is_err();
+            if !out.push(envelope) || failed {
+                return;
             }
-            progress(model.last_seq(), total.max(model.last_seq()));
         }
+    };
+    let fold = |envelopes: &mut dyn Iterator<Item = Result<Envelope, ProjectionError>>| {
+        for envelope in envelopes {
+            // Before the failure, say how far the fold got: every event before the bad one.
+            let envelope = envelope.inspect_err(|_| progress(model.last_seq(), total))?;
+            let seq = envelope.seq;
+            model.apply(envelope);
+            if seq % 4096 == 0 {
+                progress(seq, total);
+            }
+        }
+        progress(model.last_seq(), total.max(model.last_seq()));
         Ok(())
-    })
-}
-
-/// Reads the log after `after` and sends its events decoded, in batches, until the log ends,
-/// an event cannot be read (sent as the last message), or nobody listens any more.
-fn read_and_decode(
-    log: &Log,
-    after: u64,
-    batches: &std::sync::mpsc::SyncSender<Result<Vec<Envelope>, ProjectionError>>,
-) {
-    let mut batch = Vec::with_capacity(CATCH_UP_BATCH);
-    for stored in log.iter_all(after) {
-        let envelope = stored
-            .map_err(ProjectionError::from)
-            .and_then(|stored| into_envelope(stored).map_err(ProjectionError::from));
-        match envelope {
-            Ok(envelope) => batch.push(envelope),
-            Err(e) => {
-                // The events before the bad one are folded first, as a follower would.
-                let _ = batches.send(Ok(batch));
-                let _ = batches.send(Err(e));
-                return;
-            }
-        }
-        if batch.len() == CATCH_UP_BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(CATCH_UP_BATCH));
-            if batches.send(Ok(full)).is_err() {
-                return;
-            }
-        }
-    }
-    let _ = batches.send(Ok(batch));
+    };
+    read_ahead("stocktake-catch-up", read, fold).map_err(ProjectionError::CatchUpThread)?
 }
 
 /// Rebuilds the read model from sequence 0. `progress(done, total)` is told along the way.
