@@ -69,6 +69,13 @@ impl CommandSpan {
 }
 
 impl Index {
+    /// How many events the index holds for a stream: its version.
+    pub(crate) fn version(&self, stream_id: &Uuid) -> u64 {
+        self.streams
+            .get(stream_id)
+            .map_or(0, |s| s.seqs.len() as u64)
+    }
+
     /// Records a command's events `first_seq..first_seq + count`, the next
     /// versions of `stream_id`.
     pub(crate) fn add(

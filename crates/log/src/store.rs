@@ -581,7 +581,6 @@ fn load_index(
     if head == 0 {
         return Ok(index);
     }
-    let mut versions: HashMap<Uuid, u64> = HashMap::new();
     let mut last_command = None;
     // One damaged record can make every later event of its stream look
     // wrong; the first few say enough.
@@ -641,8 +640,8 @@ fn load_index(
                 continue;
             }
         };
-        let version = versions.entry(r.stream_id).or_insert(0);
-        if r.stream_version != *version + 1 {
+        let version = index.version(&r.stream_id);
+        if r.stream_version != version + 1 {
             note(format!(
                 "event {seq} has version {} of stream {}, but the previous version was {version}",
                 r.stream_version, r.stream_id
@@ -650,7 +649,6 @@ fn load_index(
             last_command = None;
             continue;
         }
-        *version += 1;
         if last_command == Some((r.command_id, r.stream_id)) {
             index.extend_last(r.stream_id, r.command_id, seq);
         } else {
