@@ -69,8 +69,10 @@ impl CommandSpan {
 }
 
 impl Index {
-    /// How many events the index holds for a stream: its version.
-    pub(crate) fn version(&self, stream_id: &Uuid) -> u64 {
+    /// How many events the index holds for a stream, published or not: its version while the
+    /// index is loaded at open, where nothing lies past the head. Unlike the lookups that serve
+    /// reads, it is not capped at the head.
+    pub(crate) fn indexed_version(&self, stream_id: &Uuid) -> u64 {
         self.streams
             .get(stream_id)
             .map_or(0, |s| s.seqs.len() as u64)

@@ -640,7 +640,7 @@ fn load_index(
                 continue;
             }
         };
-        let version = index.version(&r.stream_id);
+        let version = index.indexed_version(&r.stream_id);
         if r.stream_version != version + 1 {
             note(format!(
                 "event {seq} has version {} of stream {}, but the previous version was {version}",

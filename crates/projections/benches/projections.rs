@@ -584,7 +584,7 @@ fn query_figures(model: &ReadModel, size: u64, queries: usize) {
     }
 }
 
-/// The wall-clock and this thread's CPU time of one pass.
+/// The wall-clock and the process's CPU time of one pass.
 #[derive(Debug, Clone, Copy)]
 struct Pass {
     wall: Duration,

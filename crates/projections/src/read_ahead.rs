@@ -42,8 +42,9 @@ impl<T> Drop for Batches<T> {
 }
 
 /// Runs `read` on a thread named `name`, and `fold` on the caller's thread over the items `read`
-/// pushes, in order. `fold` may stop early: the reader then stops at its next push. Fails only
-/// if the thread cannot be started.
+/// pushes, in order. `fold` may stop early: the reader then stops when it next hands on a full
+/// batch. A panic in `read` is raised again in the caller once `fold` has returned (to `fold`,
+/// the items simply end). Fails only if the thread cannot be started.
 pub(crate) fn read_ahead<T, R>(
     name: &str,
     read: impl FnOnce(&mut Batches<T>) + Send,
@@ -54,7 +55,7 @@ where
 {
     std::thread::scope(|scope| {
         let (sender, receiver): (_, Receiver<Vec<T>>) = sync_channel(QUEUE);
-        std::thread::Builder::new()
+        let reader = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn_scoped(scope, move || {
                 let mut batches = Batches {
@@ -63,8 +64,13 @@ where
                 };
                 read(&mut batches);
             })?;
-        // The receiver is dropped when `fold` returns, so a reader still going stops.
-        Ok(fold(&mut receiver.into_iter().flatten()))
+        // The receiver goes with this statement, so a reader still going stops.
+        let folded = fold(&mut receiver.into_iter().flatten());
+        if let Err(panic) = reader.join() {
+            // With the reader's own message, not the scope's "a scoped thread panicked".
+            std::panic::resume_unwind(panic);
+        }
+        Ok(folded)
     })
 }
 
@@ -90,12 +96,31 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_in_the_reader_reaches_the_caller_with_its_own_message() {
+        let caught = std::panic::catch_unwind(|| {
+            read_ahead(
+                "test-reader",
+                |out| {
+                    for i in 0..2 * BATCH + 5 {
+                        out.push(i);
+                    }
+                    panic!("the store went away");
+                },
+                |items| items.count(),
+            )
+        })
+        .expect_err("the reader's panic is raised again");
+        assert_eq!(caught.downcast_ref::<&str>(), Some(&"the store went away"));
+    }
+
+    #[test]
     fn a_fold_that_stops_early_stops_the_reader() {
         let pushed = AtomicUsize::new(0);
         let taken = read_ahead(
             "test-reader",
             |out| {
-                for i in 0.. {
+                // Bounded, so that a reader that never hears of it fails the test, not hangs it.
+                for i in 0..100 * BATCH {
                     pushed.fetch_add(1, Ordering::Relaxed);
                     if !out.push(i) {
                         return;

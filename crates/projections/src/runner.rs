@@ -77,6 +77,9 @@ enum Turn {
 /// How many events one read of the log fetches while following it.
 const FOLD_PAGE: usize = 512;
 
+/// An event as the reading thread hands it to the fold.
+type Decoded = Result<Envelope, ProjectionError>;
+
 /// Folds every event after the model's last sequence into it, reporting progress. The log is
 /// read and decoded on a thread of its own ([`read_ahead`]).
 fn catch_up(
@@ -86,7 +89,7 @@ fn catch_up(
 ) -> Result<(), ProjectionError> {
     let total = log.head().last_seq;
     let after = model.last_seq();
-    let read = |out: &mut Batches<Result<Envelope, ProjectionError>>| {
+    let read = |out: &mut Batches<Decoded>| {
         for stored in log.iter_all(after) {
             let envelope = stored
                 .map_err(ProjectionError::from)
@@ -97,7 +100,7 @@ fn catch_up(
             }
         }
     };
-    let fold = |envelopes: &mut dyn Iterator<Item = Result<Envelope, ProjectionError>>| {
+    let fold = |envelopes: &mut dyn Iterator<Item = Decoded>| -> Result<(), ProjectionError> {
         for envelope in envelopes {
             // Before the failure, say how far the fold got: every event before the bad one.
             let envelope = envelope.inspect_err(|_| progress(model.last_seq(), total))?;
@@ -107,10 +110,11 @@ fn catch_up(
                 progress(seq, total);
             }
         }
-        progress(model.last_seq(), total.max(model.last_seq()));
         Ok(())
     };
-    read_ahead("stocktake-catch-up", read, fold).map_err(ProjectionError::CatchUpThread)?
+    read_ahead("stocktake-catch-up", read, fold).map_err(ProjectionError::CatchUpThread)??;
+    progress(model.last_seq(), total.max(model.last_seq()));
+    Ok(())
 }
 
 /// Rebuilds the read model from sequence 0. `progress(done, total)` is told along the way.

@@ -249,7 +249,7 @@ fn append_progress(log: &Log, count: usize) {
 
 /// A rebuild reads and decodes on one thread while it folds on another, a batch at a time:
 /// across many batches it folds exactly what a fold one event at a time does, and says how far
-/// it has got every 4,096 events and at the head. A checkpoint of it loads the same model.
+/// it has got every 4,096 events and at the head; so does a start from a checkpoint far behind.
 #[test]
 fn a_rebuild_across_many_batches_answers_as_a_fold_one_event_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,19 +263,29 @@ fn a_rebuild_across_many_batches_answers_as_a_fold_one_event_at_a_time() {
     assert_eq!(rebuilt.state_hash(), model_upto(&log, head).state_hash());
     assert_eq!(told, [(4_096, head), (head, head)]);
 
-    // A checkpoint of it loads the same model.
+    // A start from a checkpoint far behind folds the rest the same way, batch after batch.
     let checkpoints_dir = tempfile::tempdir().unwrap();
     Checkpoints::new(checkpoints_dir.path())
-        .save(&log, head)
+        .save(&log, 500)
         .unwrap();
-    let loaded = checkpoint::load(checkpoints_dir.path(), log.stream_lengths())
-        .unwrap()
-        .expect("the checkpoint loads");
-    assert_eq!(loaded.model.state_hash(), rebuilt.state_hash());
+    told.clear();
+    let projector = Projector::start(&log, Some(checkpoints_dir.path()), &mut |done, total| {
+        told.push((done, total))
+    })
+    .unwrap();
+    assert_eq!(
+        projector.started_from(),
+        StartedFrom::Checkpoint {
+            checkpoint_seq: 500
+        }
+    );
+    assert_eq!(projector.last_seq(), head);
+    assert_eq!(projector.read().state_hash(), rebuilt.state_hash());
+    assert_eq!(told, [(4_096, head), (head, head)]);
 }
 
 /// An event the build cannot read, deep into a rebuild, fails it with that event's seq, after
-/// the events before it were folded; the events after it are not.
+/// the events before it were folded (as the last progress report says).
 #[test]
 fn a_rebuild_stops_at_an_unreadable_event_after_folding_those_before_it() {
     let dir = tempfile::tempdir().unwrap();
