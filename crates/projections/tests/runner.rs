@@ -247,15 +247,21 @@ fn append_progress(log: &Log, count: usize) {
     }
 }
 
+/// A log of the demo journey then `notes` progress notes, in a directory of its own.
+fn demo_log_with_progress(notes: usize) -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    append_demo(&log);
+    append_progress(&log, notes);
+    (dir, log)
+}
+
 /// A rebuild reads and decodes on one thread while it folds on another, a batch at a time:
 /// across many batches it folds exactly what a fold one event at a time does, and says how far
 /// it has got every 4,096 events and at the head; so does a start from a checkpoint far behind.
 #[test]
 fn a_rebuild_across_many_batches_answers_as_a_fold_one_event_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path());
-    append_demo(&log);
-    append_progress(&log, 4_500);
+    let (_dir, log) = demo_log_with_progress(4_500);
     let head = log.head().last_seq;
     let mut told = Vec::new();
     let rebuilt = rebuild(&log, &mut |done, total| told.push((done, total))).unwrap();
@@ -288,10 +294,7 @@ fn a_rebuild_across_many_batches_answers_as_a_fold_one_event_at_a_time() {
 /// the events before it were folded (as the last progress report says).
 #[test]
 fn a_rebuild_stops_at_an_unreadable_event_after_folding_those_before_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path());
-    append_demo(&log);
-    append_progress(&log, 1_500);
+    let (_dir, log) = demo_log_with_progress(1_500);
     log.append_blocking(request("ActionTeleported", Uuid::now_v7(), "{}".into(), 4))
         .unwrap();
     let unreadable = log.head().last_seq;
