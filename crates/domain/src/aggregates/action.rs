@@ -1,6 +1,7 @@
 //! The action aggregate: one piece of work under a priority area, and everything that happens to it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,9 @@ pub struct Action {
     /// The owner's last rating; cleared when the action closes.
     pub rag: Option<Rag>,
     pub rebaseline_count: u32,
-    pub evidence: BTreeMap<EvidenceId, Evidence>,
+    /// Shared, not copied, by every copy of the state: evidence is only ever added, and the read
+    /// models keep a copy of an action's state every few dozen events.
+    pub evidence: BTreeMap<EvidenceId, Arc<Evidence>>,
     pub impact_confirmed: bool,
 }
 
@@ -413,11 +416,11 @@ pub fn evolve_in_place(state: &mut ActionState, event: &Event) {
         Event::EvidenceAttached(e) => {
             action.evidence.insert(
                 e.evidence_id,
-                Evidence {
+                Arc::new(Evidence {
                     evidence_id: e.evidence_id,
                     title: e.title.clone(),
                     reference: e.reference.clone(),
-                },
+                }),
             );
         }
         Event::ImpactConfirmed(_) => action.impact_confirmed = true,
