@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
 
 use stocktake_domain::Envelope;
 use stocktake_log::{Log, LogError};
@@ -17,8 +18,12 @@ use crate::model::ReadModel;
 use crate::read_ahead::{read_ahead, Batches};
 use crate::saver::Saver;
 
-/// Write a checkpoint after this many events have been folded since the last one.
-const CHECKPOINT_EVERY: u64 = 50_000;
+/// The checkpoint is brought up to date once the log has been quiet this long. A save reads
+/// every event since the last one back from the log and writes it out again: under load, next
+/// to the serving threads, that put 0.5 to 1.5 ms on the p99 of commands at 64 clients, even at
+/// the lowest priority. A quiet moment comes soon enough: the log is the truth, and a start
+/// replays whatever the checkpoint lacks.
+const QUIET_BEFORE_SAVE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -60,16 +65,14 @@ pub struct Projector {
     started_from: StartedFrom,
 }
 
-/// What the folding of live events keeps between turns.
+/// The right to fold the log's new events into the model: one folder at a time.
 #[derive(Debug, Default)]
-struct Folding {
-    since_checkpoint: u64,
-}
+struct Folding;
 
 /// What one turn of folding did.
 enum Turn {
-    /// A page was folded; a checkpoint is due at this sequence number if `Some`.
-    Page { checkpoint: Option<u64> },
+    /// A page was folded.
+    Page,
     /// The model has every published event, or folding has stopped.
     Done,
 }
@@ -199,23 +202,32 @@ impl Projector {
     }
 
     /// Follows the log from where the model is, folding whenever its published head moves,
-    /// until the log is closed.
+    /// until the log is closed. Once the log has been quiet for [`QUIET_BEFORE_SAVE`], the
+    /// checkpoint is brought up to date in the background (after a rebuild or a start from an
+    /// older checkpoint too).
     pub fn follow(&self, log: Log) -> JoinHandle<()> {
         let projector = self.clone();
-        let behind = self
-            .checkpoints
-            .as_ref()
-            .is_some_and(|c| c.checkpoints().saved_seq() < self.last_seq());
-        if behind {
-            // After a rebuild, or a start from an older checkpoint: bring it up to date now
-            // rather than at the next 50,000th event, so the next start is quick.
-            self.checkpoint_if_due(&log, Some(self.last_seq()));
-        }
+        // What the checkpoint holds, or has been asked to hold.
+        let mut asked = match self.started_from {
+            StartedFrom::Checkpoint { checkpoint_seq } => checkpoint_seq,
+            StartedFrom::Rebuild => 0,
+        };
         tokio::spawn(async move {
             let mut head = log.watch_head();
             loop {
                 projector.fold_all(&log).await;
-                if head.changed().await.is_err() {
+                let changed = match tokio::time::timeout(QUIET_BEFORE_SAVE, head.changed()).await {
+                    Ok(changed) => changed,
+                    Err(_quiet) => {
+                        let seq = projector.last_seq();
+                        if seq > asked {
+                            projector.save_in_background(&log, seq);
+                            asked = seq;
+                        }
+                        head.changed().await
+                    }
+                };
+                if changed.is_err() {
                     // Closed: whatever was published before is durable; fold it and stop.
                     projector.fold_all(&log).await;
                     return;
@@ -227,8 +239,7 @@ impl Projector {
     /// Folds every published event, a page at a time, letting other tasks run between pages.
     async fn fold_all(&self, log: &Log) {
         let mut folding = self.folding.lock().await;
-        while let Turn::Page { checkpoint } = self.fold_page(log, &mut folding) {
-            self.checkpoint_if_due(log, checkpoint);
+        while let Turn::Page = self.fold_page(log, &mut folding) {
             tokio::task::yield_now().await;
         }
     }
@@ -251,9 +262,7 @@ impl Projector {
                     folding = self.folding.lock() => folding,
                 },
             };
-            if let Turn::Page { checkpoint } = self.fold_page(log, &mut folding) {
-                self.checkpoint_if_due(log, checkpoint);
-            }
+            self.fold_page(log, &mut folding);
             drop(folding);
             if self.last_seq() < seq {
                 tokio::task::yield_now().await;
@@ -263,7 +272,7 @@ impl Projector {
 
     /// Folds the next page of published events the model lacks, and announces it. An event
     /// that cannot be read stops folding for good, after the events before it.
-    fn fold_page(&self, log: &Log, folding: &mut Folding) -> Turn {
+    fn fold_page(&self, log: &Log, _folding: &mut Folding) -> Turn {
         if self.stopped.load(Ordering::Acquire) {
             return Turn::Done;
         }
@@ -290,7 +299,6 @@ impl Projector {
             }
         }
         // Decoded before the lock is taken, so readers wait only for the folding.
-        let folded = envelopes.len() as u64;
         let last = envelopes.last().map(|e| e.seq);
         {
             let mut model = self.write();
@@ -298,14 +306,8 @@ impl Projector {
                 model.apply(envelope);
             }
         }
-        let mut checkpoint = None;
         if let Some(last_seq) = last {
             self.applied.send_replace(last_seq);
-            folding.since_checkpoint += folded;
-            if folding.since_checkpoint >= CHECKPOINT_EVERY {
-                folding.since_checkpoint = 0;
-                checkpoint = Some(last_seq);
-            }
         }
         if let Some(e) = unreadable {
             // The log is the truth; a build that cannot read an event must say so loudly
@@ -313,11 +315,13 @@ impl Projector {
             tracing::error!(error = %e, "the projections cannot read an event; stopping");
             self.stopped.store(true, Ordering::Release);
         }
-        Turn::Page { checkpoint }
+        Turn::Page
     }
 
-    fn checkpoint_if_due(&self, log: &Log, due: Option<u64>) {
-        if let (Some(seq), Some(saver)) = (due, &self.checkpoints) {
+    /// Asks the saving thread to bring the checkpoint up to `seq` (it does nothing if the
+    /// checkpoint is there already). Never waits: a save in progress holds the checkpoint.
+    fn save_in_background(&self, log: &Log, seq: u64) {
+        if let Some(saver) = &self.checkpoints {
             saver.ask(log, seq);
         }
     }

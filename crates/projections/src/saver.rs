@@ -1,12 +1,11 @@
 //! Checkpoint saves in the background, on one thread at the lowest CPU priority.
 //!
 //! A save reads, decodes, encodes and syncs every event folded since the previous one, a few
-//! microseconds an event, so under a steady stream of commands it wants a tenth of a core in
-//! bursts of a few hundred milliseconds. At the serving threads' priority those bursts were
-//! where the gateway's slowest commands came from; at nice 19 the save runs in the time the
-//! serving threads leave idle. A checkpoint is a cache for the next start: a save that lags
-//! behind under load costs only a longer replay then. Saves asked for while one runs are done
-//! as one, up to the latest.
+//! microseconds an event. Next to the serving threads that cost commands their latency even at
+//! nice 19, so the follower asks for a save only once the log has been quiet for a while
+//! (`runner.rs`); the low priority is for a save that a new burst of commands overtakes. A
+//! checkpoint is a cache for the next start: one that lags behind costs only a longer replay
+//! then. Saves asked for while one runs are done as one, up to the latest.
 //!
 //! Threads inherit their maker's priority: a thread that sled's pool starts while this one is
 //! reading would run at nice 19 too. Reads rarely queue work there, and such extra threads end

@@ -226,6 +226,11 @@ fn request(event_type: &str, stream_id: Uuid, data: String, digest: u8) -> Appen
 
 /// Appends `count` progress notes to the demo's first action.
 fn append_progress(log: &Log, count: usize) {
+    append_progress_paced(log, count, Duration::ZERO);
+}
+
+/// [`append_progress`], waiting `pause` after each note.
+fn append_progress_paced(log: &Log, count: usize, pause: Duration) {
     let action_id = demo::replay()
         .unwrap()
         .envelopes()
@@ -244,6 +249,7 @@ fn append_progress(log: &Log, count: usize) {
         let data = Event::from(note).payload_json();
         log.append_blocking(request("ProgressRecorded", action_id.0, data, 3))
             .unwrap();
+        std::thread::sleep(pause);
     }
 }
 
@@ -390,28 +396,44 @@ async fn a_checkpoint_restarts_where_it_left_off_and_a_stale_one_is_rebuilt() {
     );
 }
 
-#[tokio::test]
-async fn a_follower_started_behind_its_checkpoint_saves_it_in_the_background() {
+/// A follower saves nothing while events keep coming (a save next to the serving threads costs
+/// commands their latency), and brings the checkpoint up to date once the log is quiet: here a
+/// checkpoint that a rebuild left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_saves_the_checkpoint_in_the_background_once_the_log_is_quiet() {
     let dir = tempfile::tempdir().unwrap();
     let checkpoints = dir.path().join("projections");
     let log = open(&dir.path().join("log"));
     append_demo(&log);
-    let head = log.head().last_seq;
     let projector = Projector::start(&log, Some(&checkpoints), &mut |_, _| {}).unwrap();
     assert_eq!(projector.started_from(), StartedFrom::Rebuild);
-    assert!(checkpoint::load(&checkpoints, log.stream_lengths())
-        .unwrap()
-        .is_none());
+    let saved = || checkpoint::load(&checkpoints, log.stream_lengths()).unwrap();
+    assert!(saved().is_none());
 
+    // Three seconds of events 20 ms apart, a hundred times closer than the quiet a save waits
+    // for, with the follower folding them as they come.
+    let writer = {
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || {
+            append_progress_paced(&log, 150, Duration::from_millis(20))
+        })
+    };
     let follower = projector.follow(log.clone());
+    writer.await.unwrap();
+    let head = log.head().last_seq;
+    assert!(
+        saved().is_none(),
+        "a checkpoint was saved while events kept coming"
+    );
+
     let deadline = std::time::Instant::now() + HANG;
     let saved = loop {
-        if let Some(loaded) = checkpoint::load(&checkpoints, log.stream_lengths()).unwrap() {
+        if let Some(loaded) = saved() {
             break loaded;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no checkpoint was saved"
+            "no checkpoint was saved once the log was quiet"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
