@@ -350,6 +350,34 @@ impl Shared {
         }
     }
 
+    /// Every event from `from` to `to`, in order, decoded as stored (no upcasting). A seq the
+    /// store lacks, or cannot read, is an error at that seq, after which nothing follows.
+    pub(crate) fn events_as_stored(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = Result<StoredEvent, LogError>> + '_ {
+        let mut placed = Scan::new(&self.db, from, to);
+        let mut next = Some(from);
+        std::iter::from_fn(move || {
+            let seq = next.filter(|&seq| seq <= to)?;
+            let event = match placed.next() {
+                Some(Ok(found)) if found.seq == seq => record::decode_event(seq, &found.bytes),
+                Some(Err(e)) => Err(self.unreadable("scanning the event log", seq)(e)),
+                Some(Ok(_)) | None => Err(LogError::Corrupt {
+                    seq,
+                    reason: "the event is missing from the store; run verify".to_owned(),
+                }),
+            };
+            next = if event.is_ok() {
+                seq.checked_add(1)
+            } else {
+                None
+            };
+            Some(event)
+        })
+    }
+
     /// Reads one event as stored (no upcasting), `None` if absent.
     pub(crate) fn event_as_stored(&self, seq: u64) -> Result<Option<StoredEvent>, LogError> {
         let bytes =
@@ -369,17 +397,10 @@ impl Shared {
         if after_seq >= head || limit == 0 {
             return Ok(Vec::new());
         }
-        let mut out = Vec::with_capacity(limit.min((head - after_seq) as usize).min(4096));
-        for placed in Scan::new(&self.db, after_seq + 1, head).take(limit) {
-            let at = after_seq + 1 + out.len() as u64;
-            let placed = placed.map_err(self.unreadable("scanning the event log", at))?;
-            if placed.seq != at {
-                return Err(LogError::Corrupt {
-                    seq: at,
-                    reason: "the event is missing from the store; run verify".to_owned(),
-                });
-            }
-            let event = record::decode_event(placed.seq, &placed.bytes)?;
+        let to = head.min(after_seq.saturating_add(limit as u64));
+        let mut out = Vec::with_capacity(((to - after_seq) as usize).min(4096));
+        for event in self.events_as_stored(after_seq + 1, to) {
+            let event = event?;
             out.push(if upcast { self.upcast(event)? } else { event });
         }
         Ok(out)
