@@ -99,11 +99,7 @@ pub fn app(state: AppState) -> Router {
                 // side is logged with its id, method and path by `observe`.
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                        let request_id = request
-                            .headers()
-                            .get("x-request-id")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default();
+                        let request_id = observe::request_id(request.headers());
                         tracing::debug_span!("request", method = %request.method(), uri = %request.uri().path(), %request_id)
                     }),
                 )

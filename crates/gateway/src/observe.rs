@@ -29,7 +29,17 @@ use crate::openapi::ROUTES;
 use crate::problem::{ApiError, ServerFailure};
 use crate::state::AppState;
 
+/// The header that carries a request's id: set by `SetRequestIdLayer` when a client sends none,
+/// and sent back with the response.
 const REQUEST_ID: &str = "x-request-id";
+
+/// A request's id as text, empty if it has none that is text.
+pub(crate) fn request_id(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
 
 #[derive(Debug, Clone)]
 pub struct ObserveLayer {

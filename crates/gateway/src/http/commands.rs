@@ -235,11 +235,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
+/// The request's id, when it is a UUID: the correlation id of the events its command records.
 fn request_id(headers: &HeaderMap) -> Option<Uuid> {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
+    crate::observe::request_id(headers).parse().ok()
 }
 
 /// Reads the command, naming the field and the rule on failure.

@@ -64,11 +64,7 @@ pub async fn stream_events(
     let subscription = state.log().subscribe_as_stored(after);
     let closed = async move { state.closed().await };
     // The stream outlives its request's handling, so its one log line names the request itself.
-    let request_id: Arc<str> = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .into();
+    let request_id: Arc<str> = crate::observe::request_id(&headers).into();
     let events = stream::unfold(subscription, move |mut subscription| {
         let request_id = Arc::clone(&request_id);
         async move {
