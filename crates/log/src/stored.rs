@@ -200,13 +200,7 @@ impl Scan {
                 ),
             });
         }
-        let end = seq
-            .checked_add(count as u64)
-            .ok_or_else(|| Unreadable::Group {
-                seq,
-                reason: "its records run past the last possible seq".to_owned(),
-            })?;
-        self.covered = (seq, end);
+        self.covered = (seq, last_seq(seq, count)? + 1);
         Ok(())
     }
 }
@@ -283,16 +277,23 @@ pub(crate) fn last(db: &sled::Db) -> Result<Option<Placed>, Unreadable> {
     let (key, value) = entry.map_err(Unreadable::Store)?;
     let seq = keys::event_seq(&key).ok_or(Unreadable::Key(key))?;
     let records = split(&value).map_err(|reason| Unreadable::Group { seq, reason })?;
-    let last_seq = seq
-        .checked_add(records.len() as u64 - 1)
-        .ok_or_else(|| Unreadable::Group {
-            seq,
-            reason: "its records run past the last possible seq".to_owned(),
-        })?;
+    let last_seq = last_seq(seq, records.len())?;
     Ok(records.into_iter().last().map(|bytes| Placed {
         seq: last_seq,
         bytes,
     }))
+}
+
+/// The seq of the last of `count` records stored under `seq`; damage if it would not fit a u64.
+fn last_seq(seq: u64, count: usize) -> Result<u64, Unreadable> {
+    (count as u64)
+        .checked_sub(1)
+        .and_then(|more| seq.checked_add(more))
+        .filter(|&last| last < u64::MAX)
+        .ok_or_else(|| Unreadable::Group {
+            seq,
+            reason: "its records run past the last possible seq".to_owned(),
+        })
 }
 
 #[cfg(test)]
