@@ -20,6 +20,7 @@ mod read_ahead;
 pub mod runner;
 mod saver;
 pub mod timeline;
+mod times;
 pub mod views;
 
 pub use at::At;

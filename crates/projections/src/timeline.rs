@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::at::At;
 use crate::line::{ActionLine, ActionLines};
+use crate::times::SortedTimes;
 
 /// Snapshots are at least this many events apart, and at least [`EVENTS_PER_COPIED_ITEM`]
 /// times as many as the items a snapshot copies ([`clone_weight`]): the fold behind a question
@@ -108,10 +109,10 @@ pub struct Timeline {
     recorded_in_order: bool,
     /// For an action: its line after each entry.
     lines: ActionLines,
-    /// Each entry's effective and recorded time, packed, so the binary searches behind every
-    /// question touch a few cache lines rather than one entry each.
-    effective: Vec<DateTime<Utc>>,
-    recorded: Vec<DateTime<Utc>>,
+    /// Each entry's effective and recorded time, packed, so the searches behind every question
+    /// touch a few cache lines rather than one entry each.
+    effective: SortedTimes,
+    recorded: SortedTimes,
     /// The sequence number of the last entry.
     last_seq: u64,
 }
@@ -138,8 +139,8 @@ impl Timeline {
             max_recorded: None,
             recorded_in_order: true,
             lines: ActionLines::with_capacity(lines),
-            effective: Vec::with_capacity(events),
-            recorded: Vec::with_capacity(events),
+            effective: SortedTimes::with_capacity(events),
+            recorded: SortedTimes::with_capacity(events),
             last_seq: 0,
         }
     }
@@ -222,11 +223,11 @@ impl Timeline {
             return None;
         }
         let mut upto = match at.as_of {
-            Some(as_of) => self.effective.partition_point(|&t| t <= as_of),
+            Some(as_of) => self.effective.count_until(as_of),
             None => self.entries.len(),
         };
         if let Some(known_at) = at.known_at {
-            upto = upto.min(self.recorded.partition_point(|&t| t <= known_at));
+            upto = upto.min(self.recorded.count_until(known_at));
         }
         Some(upto)
     }
@@ -248,7 +249,7 @@ impl Timeline {
             Some(prefix) => prefix,
             // Not a prefix: up to the as-of time, leaving out what was not known yet.
             None => match at.as_of {
-                Some(as_of) => self.effective.partition_point(|&t| t <= as_of),
+                Some(as_of) => self.effective.count_until(as_of),
                 None => self.entries.len(),
             },
         };
