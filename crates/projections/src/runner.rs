@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use stocktake_domain::Envelope;
+use stocktake_domain::StreamRef;
 use stocktake_log::{Log, LogError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -17,6 +17,7 @@ use crate::decode::{into_envelope, DecodeFailure};
 use crate::model::ReadModel;
 use crate::read_ahead::{read_ahead, Batches};
 use crate::saver::Saver;
+use crate::timeline::Entry;
 
 /// The checkpoint is brought up to date once the log has been quiet this long. A save reads
 /// every event since the last one back from the log and writes it out again: under load, next
@@ -80,11 +81,13 @@ enum Turn {
 /// How many events one read of the log fetches while following it.
 const FOLD_PAGE: usize = 512;
 
-/// An event as the reading thread hands it to the fold.
-type Decoded = Result<Envelope, ProjectionError>;
+/// An event as the reading thread hands it to the fold: already in the read model's own form.
+type Decoded = Result<(StreamRef, Entry), ProjectionError>;
 
 /// Folds every event after the model's last sequence into it, reporting progress. The log is
-/// read and decoded on a thread of its own ([`read_ahead`]).
+/// read, and each event decoded into the model's entry, on a thread of its own
+/// ([`read_ahead`]): the fold thread only places the entries, and what crosses between the two
+/// cores is the entry, smaller than the envelope.
 fn catch_up(
     log: &Log,
     model: &mut ReadModel,
@@ -94,21 +97,22 @@ fn catch_up(
     let after = model.last_seq();
     let read = |out: &mut Batches<Decoded>| {
         for stored in log.iter_all(after) {
-            let envelope = stored
+            let entry = stored
                 .map_err(ProjectionError::from)
-                .and_then(|stored| into_envelope(stored).map_err(ProjectionError::from));
-            let failed = envelope.is_err();
-            if !out.push(envelope) || failed {
+                .and_then(|stored| into_envelope(stored).map_err(ProjectionError::from))
+                .map(|envelope| (envelope.stream, Entry::from_envelope(envelope)));
+            let failed = entry.is_err();
+            if !out.push(entry) || failed {
                 return;
             }
         }
     };
-    let fold = |envelopes: &mut dyn Iterator<Item = Decoded>| -> Result<(), ProjectionError> {
-        for envelope in envelopes {
+    let fold = |entries: &mut dyn Iterator<Item = Decoded>| -> Result<(), ProjectionError> {
+        for entry in entries {
             // Before the failure, say how far the fold got: every event before the bad one.
-            let envelope = envelope.inspect_err(|_| progress(model.last_seq(), total))?;
-            let seq = envelope.seq;
-            model.apply(envelope);
+            let (stream, entry) = entry.inspect_err(|_| progress(model.last_seq(), total))?;
+            let seq = entry.seq;
+            model.apply_entry(stream, entry);
             if seq % 4096 == 0 {
                 progress(seq, total);
             }
