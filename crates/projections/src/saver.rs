@@ -1,7 +1,7 @@
 //! Checkpoint saves in the background, on one thread at the lowest CPU priority.
 //!
-//! A save reads, decodes, encodes and syncs every event folded since the previous one, a few
-//! microseconds an event. Next to the serving threads that cost commands their latency even at
+//! A save reads back, writes out and syncs every event folded since the previous one, a
+//! couple of microseconds an event. Next to the serving threads that cost commands their latency even at
 //! nice 19, so the follower asks for a save only once the log has been quiet for a while
 //! (`runner.rs`); the low priority is for a save that a new burst of commands overtakes. A
 //! checkpoint is a cache for the next start: one that lags behind costs only a longer replay

@@ -1,5 +1,5 @@
 //! One stream's events in effective order, with periodic snapshots, so that its state at any
-//! (as of, known at) moment is a binary search and a short fold rather than a replay.
+//! (as of, known at) moment is a search of its times and a short fold rather than a replay.
 //!
 //! An action's timeline also keeps its line of the plan after every event ([`ActionLine`]):
 //! the plan overview asks about every action at once, and an action's state (with all its
