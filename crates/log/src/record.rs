@@ -56,6 +56,19 @@ pub(crate) const MAX_EVENT_TYPE_BYTES: usize = 128;
 pub(crate) const MAX_ACTOR_BYTES: usize = 256;
 pub(crate) const MAX_DATA_BYTES: usize = 256 * 1024;
 
+/// The rule a payload with a line break between its JSON tokens breaks. An export writes one
+/// event per line with its payload as stored (the chain hash covers those bytes, so they cannot
+/// be re-encoded), and such a payload would split its line and fail the import.
+pub(crate) const ONE_LINE_DATA: &str =
+    "the data must be JSON on one line, without line breaks between its tokens";
+
+/// Whether a payload breaks [`ONE_LINE_DATA`]. Inside JSON strings line breaks are escaped, so
+/// a raw one can only be whitespace between tokens. Every append asks this of every payload, on
+/// the writer's thread.
+pub(crate) fn breaks_lines(data: &str) -> bool {
+    memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_some()
+}
+
 /// The fields of a record, borrowed, for encoding.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields<'a> {

@@ -662,6 +662,9 @@ fn validate(req: &AppendRequest) -> Result<(), AppendError> {
                 record::MAX_DATA_BYTES
             ));
         }
+        if record::breaks_lines(e.data.get()) {
+            return invalid(format!("event {n}: {}", record::ONE_LINE_DATA));
+        }
     }
     Ok(())
 }

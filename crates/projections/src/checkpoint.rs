@@ -102,9 +102,10 @@ impl<'a> StoredEntry<'a> {
             stream_type,
             id: stored.stream_id,
         };
-        // The log keeps a payload as it was given, and valid JSON may break lines between its
-        // tokens; copied, it would split this entry across lines of the file, and a load stops
-        // at the first line it cannot read. Such a payload is written as the fold decoded it.
+        // A log written before appends refused them may hold a payload with line breaks
+        // between its tokens; copied, it would split this entry across lines of the file, and
+        // a load stops at the first line it cannot read. Such a payload is written as the fold
+        // decoded it.
         let data = if stored.data.get().contains('\n') {
             let event = Event::decode(&stored.event_type, stored.data.get()).map_err(|e| {
                 DecodeFailure {

@@ -185,6 +185,18 @@ fn malformed_requests_are_refused_without_writing() {
     assert!(
         matches!(log.append_blocking(huge), Err(AppendError::Invalid(m)) if m.contains("data"))
     );
+
+    // Valid JSON, but an export could not keep it on its line.
+    for pretty in ["{\n  \"a\": 1\n}", "{\"a\":\r1}"] {
+        let mut broken = request(stream, ExpectedVersion::Any, vec![event("Pretty", pretty)]);
+        broken.command_id = Uuid::new_v4();
+        match log.append_blocking(broken) {
+            Err(AppendError::Invalid(m)) => {
+                assert!(m.contains("event 1") && m.contains("on one line"), "{m}")
+            }
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
     assert_eq!(log.head().last_seq, 1);
 }
 

@@ -63,7 +63,9 @@ fn payloads_and_metadata_come_back_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());
     let stream = Uuid::new_v4();
-    let data = "{ \"title\" : \"Caf\u{e9} \\u00e9 review\",\n \"n\": 1.50 }";
+    // Spaces, a tab, an escape and a number as written: all kept (a line break between tokens
+    // is refused, see the append tests).
+    let data = "{ \"title\" : \"Caf\u{e9} \\u00e9 review\",\t \"n\": 1.50 }";
     let mut first = event("PlanDrafted", data);
     // Recorded times come from the caller and need not increase.
     first.recorded_at = at(100);
