@@ -274,9 +274,6 @@ fn check_limits(e: &StoredEvent) -> Result<(), String> {
             ));
         }
     }
-    if record::breaks_lines(e.data.get()) {
-        return Err(record::ONE_LINE_DATA.to_owned());
-    }
     if e.stream_version == 0 {
         return Err("stream_version 0 is not a valid version".to_owned());
     }

@@ -187,7 +187,7 @@ fn malformed_requests_are_refused_without_writing() {
     );
 
     // Valid JSON, but an export could not keep it on its line.
-    for pretty in ["{\n  \"a\": 1\n}", "{\"a\":\r1}"] {
+    for pretty in ["{\n  \"a\": 1\n}", "{\"a\":\r\n1}"] {
         let mut broken = request(stream, ExpectedVersion::Any, vec![event("Pretty", pretty)]);
         broken.command_id = Uuid::new_v4();
         match log.append_blocking(broken) {

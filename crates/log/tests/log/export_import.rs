@@ -181,21 +181,6 @@ fn an_export_whose_lines_are_reformatted_is_refused() {
 }
 
 #[test]
-fn an_export_line_whose_payload_breaks_lines_is_refused_for_it() {
-    let mut lines = exported();
-    let data = lines[2].find("\"data\":{").unwrap() + "\"data\":{".len();
-    lines[2].insert(data, '\r');
-    let dir = tempfile::tempdir().unwrap();
-    match import_lines(dir.path(), &lines) {
-        Err(ImportError::Line { line: 3, reason }) => {
-            assert!(reason.contains("on one line"), "{reason}")
-        }
-        other => panic!("expected line 3 refused, got {other:?}"),
-    }
-    assert_empty(dir.path());
-}
-
-#[test]
 fn after_a_refused_import_the_log_takes_appends_and_a_good_import() {
     let lines = exported();
     let dir = tempfile::tempdir().unwrap();
