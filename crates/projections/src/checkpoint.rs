@@ -21,11 +21,11 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use stocktake_domain::{Event, StreamRef, StreamType};
+use stocktake_domain::StreamRef;
 use stocktake_log::{Log, LogError, StoredEvent};
 use uuid::Uuid;
 
-use crate::decode::DecodeFailure;
+use crate::decode::{self, DecodeFailure};
 use crate::model::ReadModel;
 use crate::timeline::Entry;
 
@@ -84,7 +84,7 @@ struct StoredEntry<'a> {
     event: StoredPayload<'a>,
 }
 
-/// An [`Event`] as it serializes: its type name beside its payload.
+/// An [`Event`](stocktake_domain::Event) as it serializes: its type name beside its payload.
 #[derive(Serialize)]
 struct StoredPayload<'a> {
     #[serde(rename = "type")]
@@ -94,26 +94,13 @@ struct StoredPayload<'a> {
 
 impl<'a> StoredEntry<'a> {
     fn line(stored: &'a StoredEvent) -> Result<LineOut<'a>, DecodeFailure> {
-        let stream_type = StreamType::parse(&stored.stream_type).ok_or_else(|| DecodeFailure {
-            seq: stored.seq,
-            reason: format!("unknown stream type `{}`", stored.stream_type),
-        })?;
-        let stream = StreamRef {
-            stream_type,
-            id: stored.stream_id,
-        };
+        let stream = decode::stream_of(stored)?;
         // A log written before appends refused them may hold a payload with line breaks
         // between its tokens; copied, it would split this entry across lines of the file, and
         // a load stops at the first line it cannot read. Such a payload is written as the fold
         // decoded it.
         let data = if stored.data.get().contains('\n') {
-            let event = Event::decode(&stored.event_type, stored.data.get()).map_err(|e| {
-                DecodeFailure {
-                    seq: stored.seq,
-                    reason: e.to_string(),
-                }
-            })?;
-            Cow::Owned(event.payload_raw())
+            Cow::Owned(decode::envelope(stored)?.event.payload_raw())
         } else {
             Cow::Borrowed(&*stored.data)
         };
@@ -406,7 +393,7 @@ mod tests {
     use chrono::TimeZone;
     use stocktake_domain::events::{ActionAdded, CURRENT_SCHEMA_VERSION};
     use stocktake_domain::text::{Role, Title};
-    use stocktake_domain::{ActionId, AreaId, PlanId};
+    use stocktake_domain::{ActionId, AreaId, Event, PlanId};
 
     /// A progress note as a log might hold it: fields in another order than this build writes
     /// them, spaces, and escapes in the text.

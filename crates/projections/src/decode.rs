@@ -46,22 +46,29 @@ pub fn into_envelope(mut stored: StoredEvent) -> Result<Envelope, DecodeFailure>
     typed(&stored, actor)
 }
 
-fn typed(stored: &StoredEvent, actor: String) -> Result<Envelope, DecodeFailure> {
-    let failure = |reason: String| DecodeFailure {
+/// The stream a stored event belongs to, as the domain names it.
+pub(crate) fn stream_of(stored: &StoredEvent) -> Result<StreamRef, DecodeFailure> {
+    let stream_type = StreamType::parse(&stored.stream_type).ok_or_else(|| DecodeFailure {
         seq: stored.seq,
-        reason,
-    };
-    let stream_type = StreamType::parse(&stored.stream_type)
-        .ok_or_else(|| failure(format!("unknown stream type `{}`", stored.stream_type)))?;
+        reason: format!("unknown stream type `{}`", stored.stream_type),
+    })?;
+    Ok(StreamRef {
+        stream_type,
+        id: stored.stream_id,
+    })
+}
+
+fn typed(stored: &StoredEvent, actor: String) -> Result<Envelope, DecodeFailure> {
+    let stream = stream_of(stored)?;
     let event =
-        Event::decode(&stored.event_type, stored.data.get()).map_err(|e| failure(e.to_string()))?;
+        Event::decode(&stored.event_type, stored.data.get()).map_err(|e| DecodeFailure {
+            seq: stored.seq,
+            reason: e.to_string(),
+        })?;
     Ok(Envelope {
         seq: stored.seq,
         event_id: stored.event_id,
-        stream: StreamRef {
-            stream_type,
-            id: stored.stream_id,
-        },
+        stream,
         stream_version: stored.stream_version,
         recorded_at: stored.recorded_at,
         effective_at: stored.effective_at,

@@ -206,7 +206,7 @@ impl Projector {
     }
 
     /// Follows the log from where the model is, folding whenever its published head moves,
-    /// until the log is closed. Once the log has been quiet for [`QUIET_BEFORE_SAVE`], the
+    /// until the log is closed. Once the log has been quiet for `QUIET_BEFORE_SAVE` (2 s), the
     /// checkpoint is brought up to date in the background (after a rebuild or a start from an
     /// older checkpoint too).
     pub fn follow(&self, log: Log) -> JoinHandle<()> {

@@ -1,9 +1,10 @@
 //! Checkpoint saves in the background, on one thread at the lowest CPU priority.
 //!
 //! A save reads back, writes out and syncs every event folded since the previous one, a
-//! couple of microseconds an event. Next to the serving threads that cost commands their latency even at
-//! nice 19, so the follower asks for a save only once the log has been quiet for a while
-//! (`runner.rs`); the low priority is for a save that a new burst of commands overtakes. A
+//! couple of microseconds an event. Beside busy serving threads that cost commands their
+//! latency even at nice 19, so the follower asks for a save only once the log has been quiet
+//! for a while (`runner.rs`); the low priority is for a save that a new burst of commands
+//! overtakes. A
 //! checkpoint is a cache for the next start: one that lags behind costs only a longer replay
 //! then. Saves asked for while one runs are done as one, up to the latest.
 //!

@@ -18,7 +18,7 @@ use crate::line::{ActionLine, ActionLines};
 use crate::times::SortedTimes;
 
 /// Snapshots are at least this many events apart, and at least [`EVENTS_PER_COPIED_ITEM`]
-/// times as many as the items a snapshot copies ([`clone_weight`]): the fold behind a question
+/// times as many as the items a snapshot copies (`clone_weight`): the fold behind a question
 /// is at most that long, and taking snapshots costs a bounded amount per event however long a
 /// stream's history grows. (At a fixed spacing, an action with a thousand events and a hundred
 /// pieces of evidence copied each piece thirty times over.)
