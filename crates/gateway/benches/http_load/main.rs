@@ -10,11 +10,17 @@
 //! same process, each task with its own keep-alive HTTP/1.1 connection (hyper's low-level
 //! client, with bodies written straight to JSON text), so client and server share the
 //! machine's cores and the client takes as little of them as it can. Threads are named (`gateway-rt`, `load-client`, the log's
-//! `stocktake-log-*`) so each phase can report the CPU each side spent per request.
+//! `stocktake-log-*`, the bare server's `bare-*`) so each phase can report the CPU each side
+//! spent per request.
 //!
 //! Setup: a large plan (2,000 actions in 10 priority areas) and a small one (50 actions),
 //! every action started. Phases, each `STOCKTAKE_LOAD_SECONDS` long (default 10) after a
 //! short warm-up:
+//! - the reference (`bare.rs`): the same command bodies posted to a bare axum server with a
+//!   group-committed durable append, by the same client, at 32 clients (the issue's figure
+//!   for it was 42,800 appends/s) and just before each command phase at its client count,
+//!   so each command figure has a ratio to what an HTTP server with a durable append does on
+//!   this machine in the same minutes;
 //! - durable commands (`record_progress` and `change_action_status`, half each, on random
 //!   actions of the large plan; each client draws from its own share of the actions so that
 //!   status changes are always valid) at 64 and at 256 clients;
@@ -24,7 +30,7 @@
 //!
 //! `STOCKTAKE_LOAD_CLIENTS=N` (or `N,M`) replaces the command phases' client counts; the
 //! first also sets the read phases'. `STOCKTAKE_LOAD_ACTIONS` sets the large plan's size.
-//! `STOCKTAKE_LOAD_PHASES=commands,service,reads` runs a subset (profiling).
+//! `STOCKTAKE_LOAD_PHASES=bare,commands,service,reads` runs a subset (profiling).
 //! Every figure is printed in a table and as a `RESULT {json}` line.
 
 use std::collections::BTreeMap;
@@ -53,6 +59,9 @@ use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
+mod bare;
+use bare::BareServer;
+
 /// The allocator of the `stocktake` binary (see its `main.rs`), so the figures are the product's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -62,8 +71,11 @@ const SMALL_PLAN_ACTIONS: usize = 50;
 const COMMAND_CLIENTS: [usize; 2] = [64, 256];
 const READ_CLIENTS: usize = 64;
 
-/// A bare axum server with a group-committed durable append, on this machine, at 32 clients.
-const BARE_AXUM_APPENDS_PER_S: f64 = 42_800.0;
+/// What the issue saw of a bare axum server with a group-committed durable append, on this
+/// machine, at 32 clients: set beside this run's own bare server at 32 clients, it says how
+/// quick the host is in this run's minutes.
+const ISSUE_BARE_AXUM_APPENDS_PER_S: f64 = 42_800.0;
+const ISSUE_BARE_AXUM_CLIENTS: usize = 32;
 
 fn main() {
     // `cargo bench` passes `--bench`; anything else (`cargo test --benches`) gets a smoke run.
@@ -89,7 +101,7 @@ fn main() {
     };
     let actions: usize = env("STOCKTAKE_LOAD_ACTIONS").unwrap_or(if smoke { 40 } else { 2_000 });
     let phases = std::env::var("STOCKTAKE_LOAD_PHASES")
-        .unwrap_or_else(|_| "commands,service,reads".to_owned());
+        .unwrap_or_else(|_| "bare,commands,service,reads".to_owned());
 
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -141,27 +153,68 @@ fn main() {
     let mut report = Report::default();
     let acknowledged = Arc::new(AtomicU64::new(0));
 
-    if phases.contains("commands") {
-        for &clients in &command_clients {
-            let load_before = load_average();
-            let cpu = CpuSample::take();
-            let run = client_rt.block_on(http_commands(
-                &server,
-                &big,
-                clients,
-                warmup,
-                phase,
-                acknowledged.clone(),
-            ));
-            let cpu = cpu.since();
-            print_run(
-                &format!("durable commands, {clients} clients"),
-                &run,
-                &cpu,
-                &load_before,
-            );
-            report.commands(clients, &run, &cpu);
+    let bare = phases
+        .contains("bare")
+        .then(|| BareServer::start(&dir.path().join("bare-appends")));
+    let bare_acknowledged = Arc::new(AtomicU64::new(0));
+    // The same command bodies go to the bare server, but it changes no action's status: it
+    // gets its own copy of the statuses, so the gateway's phases still send valid changes.
+    let bare_phase = |clients: usize, report: &mut Report| {
+        let bare = bare.as_ref()?;
+        let load_before = load_average();
+        let cpu = CpuSample::take();
+        let run = client_rt.block_on(http_commands(
+            Endpoint::bare(bare),
+            &big.with_own_statuses(),
+            clients,
+            warmup,
+            phase,
+            bare_acknowledged.clone(),
+        ));
+        let cpu = cpu.since();
+        print_run(
+            &format!("bare axum + group-committed append (the reference), {clients} clients"),
+            &run,
+            &cpu,
+            &load_before,
+        );
+        report.bare(clients, &run, &cpu);
+        Some(run)
+    };
+    if !command_clients.contains(&ISSUE_BARE_AXUM_CLIENTS) {
+        bare_phase(ISSUE_BARE_AXUM_CLIENTS, &mut report);
+    }
+    for &clients in &command_clients {
+        let reference = bare_phase(clients, &mut report);
+        if !phases.contains("commands") {
+            continue;
         }
+        let load_before = load_average();
+        let cpu = CpuSample::take();
+        let run = client_rt.block_on(http_commands(
+            Endpoint::gateway(&server),
+            &big,
+            clients,
+            warmup,
+            phase,
+            acknowledged.clone(),
+        ));
+        let cpu = cpu.since();
+        print_run(
+            &format!("durable commands, {clients} clients"),
+            &run,
+            &cpu,
+            &load_before,
+        );
+        report.commands(clients, &run, &cpu, reference.as_ref());
+    }
+    if let Some(bare) = bare {
+        let held = bare.stop();
+        let acknowledged = bare_acknowledged.load(Ordering::Relaxed);
+        assert_eq!(
+            held, acknowledged,
+            "the bare server's file holds {held} appends but {acknowledged} were acknowledged"
+        );
     }
 
     if phases.contains("service") {
@@ -394,6 +447,23 @@ struct Plan {
     blocked: Arc<Vec<AtomicBool>>,
 }
 
+impl Plan {
+    /// The same plan with a copy of its actions' statuses, for a phase whose commands change
+    /// none of them.
+    fn with_own_statuses(&self) -> Plan {
+        let blocked = self
+            .blocked
+            .iter()
+            .map(|b| AtomicBool::new(b.load(Ordering::Relaxed)))
+            .collect();
+        Plan {
+            id: self.id,
+            actions: self.actions.clone(),
+            blocked: Arc::new(blocked),
+        }
+    }
+}
+
 /// A plan with `n` started actions, built over HTTP by 32 clients.
 async fn setup_plan(server: &Server, title: &str, n: usize) -> Plan {
     let mut connection = Connection::open(server.address, &server.token).await;
@@ -556,8 +626,35 @@ fn next_command(plan: &Plan, task: usize, clients: usize, rng: &mut Rng, n: u64)
     }
 }
 
+/// Where a command phase sends its commands.
+#[derive(Clone, Copy)]
+struct Endpoint<'a> {
+    address: SocketAddr,
+    token: &'a str,
+    path: &'static str,
+}
+
+impl<'a> Endpoint<'a> {
+    fn gateway(server: &'a Server) -> Endpoint<'a> {
+        Endpoint {
+            address: server.address,
+            token: &server.token,
+            path: COMMANDS,
+        }
+    }
+
+    /// The bare server takes the same token header and ignores it.
+    fn bare(bare: &BareServer) -> Endpoint<'static> {
+        Endpoint {
+            address: bare.address,
+            token: "unchecked",
+            path: bare::APPEND,
+        }
+    }
+}
+
 async fn http_commands(
-    server: &Server,
+    endpoint: Endpoint<'_>,
     plan: &Plan,
     clients: usize,
     warmup: Duration,
@@ -569,7 +666,8 @@ async fn http_commands(
     let window = (start + warmup, start + warmup + phase);
     let tasks: Vec<_> = (0..clients)
         .map(|task| {
-            let (address, token) = (server.address, server.token.clone());
+            let (address, token, path) =
+                (endpoint.address, endpoint.token.to_owned(), endpoint.path);
             let plan = Plan {
                 id: plan.id,
                 actions: plan.actions.clone(),
@@ -586,7 +684,7 @@ async fn http_commands(
                     let body = Bytes::from(next_command(&plan, task, clients, &mut rng, n));
                     let started = Instant::now();
                     let result = connection
-                        .post(COMMANDS, body)
+                        .post(path, body)
                         .await
                         .and_then(Answer::ok)
                         .map(|_| {
@@ -782,6 +880,8 @@ fn group(comm: &str) -> &'static str {
         "log writer"
     } else if comm.starts_with("stocktake-log-s") {
         "log sync"
+    } else if comm.starts_with("bare-") {
+        "bare server"
     } else if comm.starts_with("stocktake-check") {
         // The projections' checkpoint saves, at nice 19 (comm is cut to 15 bytes).
         "checkpoint"
@@ -827,11 +927,14 @@ struct Report {
     rows: Vec<Figure>,
 }
 
+/// What a figure is set beside: its name and value.
+type Reference = (String, f64);
+
 struct Figure {
     name: String,
     value: f64,
     unit: &'static str,
-    reference: Option<(&'static str, f64)>,
+    reference: Option<Reference>,
     target: Option<(String, bool)>,
 }
 
@@ -841,7 +944,7 @@ impl Report {
         name: String,
         value: f64,
         unit: &'static str,
-        reference: Option<(&'static str, f64)>,
+        reference: Option<Reference>,
         target: Option<(String, bool)>,
     ) {
         self.rows.push(Figure {
@@ -853,13 +956,45 @@ impl Report {
         });
     }
 
-    fn commands(&mut self, clients: usize, run: &Run, cpu: &Cpu) {
+    /// The bare server's phase; at the issue's concurrency its throughput is set beside the
+    /// issue's figure for it.
+    fn bare(&mut self, clients: usize, run: &Run, cpu: &Cpu) {
+        let reference = (clients == ISSUE_BARE_AXUM_CLIENTS).then(|| {
+            (
+                format!("the issue's bare axum + group-committed append, {clients} clients"),
+                ISSUE_BARE_AXUM_APPENDS_PER_S,
+            )
+        });
+        let prefix = format!("http_bare_axum_append_{clients}_clients");
+        self.run(
+            &prefix,
+            run,
+            "appends/s",
+            (reference, None),
+            None,
+            None,
+            true,
+        );
+        self.cpu(&prefix, run, cpu, "µs CPU/append");
+    }
+
+    /// A command phase; `bare` is the bare server's phase just before it at the same
+    /// concurrency, the reference of its throughput and p99.
+    fn commands(&mut self, clients: usize, run: &Run, cpu: &Cpu, bare: Option<&Run>) {
         let rate = run.rate();
         let p99 = run.percentile(0.99);
-        let reference = Some((
-            "bare axum + group-committed append, 32 clients",
-            BARE_AXUM_APPENDS_PER_S,
-        ));
+        let reference = |what: &str, value: f64| {
+            bare.map(|_| {
+                (
+                    format!(
+                        "bare axum + group-committed append, {clients} clients, {what} in this run"
+                    ),
+                    value,
+                )
+            })
+        };
+        let rate_reference = reference("appends/s", bare.map_or(0.0, Run::rate));
+        let p99_reference = reference("p99 ms", bare.map_or(0.0, |b| b.percentile(0.99)));
         let (rate_target, p99_target) = match clients {
             64 => (
                 Some((">= 25000 /s at 64 clients".to_owned(), rate >= 25_000.0)),
@@ -876,18 +1011,23 @@ impl Report {
             &prefix,
             run,
             "commands/s",
-            reference,
+            (rate_reference, p99_reference),
             rate_target,
             p99_target,
             true,
         );
-        let requests = (rate * cpu.wall).max(1.0);
+        self.cpu(&prefix, run, cpu, "µs CPU/command");
+    }
+
+    /// The CPU each group of threads spent per request of a phase.
+    fn cpu(&mut self, prefix: &str, run: &Run, cpu: &Cpu, unit: &'static str) {
+        let requests = (run.rate() * cpu.wall).max(1.0);
         for (group, secs) in &cpu.by_group {
             let name = group.replace(' ', "_");
             self.add(
                 format!("{prefix}_cpu_{name}"),
                 secs * 1e6 / requests,
-                "µs CPU/command",
+                unit,
                 None,
                 None,
             );
@@ -896,14 +1036,22 @@ impl Report {
 
     fn service(&mut self, clients: usize, run: &Run) {
         let prefix = format!("service_execute_no_http_{clients}_tasks");
-        self.run(&prefix, run, "commands/s", None, None, None, false);
+        self.run(&prefix, run, "commands/s", (None, None), None, None, false);
     }
 
     fn reads(&mut self, name: &str, actions: usize, clients: usize, run: &Run) {
         let rate = run.rate();
         let prefix = format!("http_plan_overview_{name}_{actions}_actions_{clients}_clients");
         let rate_target = Some((">= 40000 /s".to_owned(), rate >= 40_000.0));
-        self.run(&prefix, run, "reads/s", None, rate_target, None, true);
+        self.run(
+            &prefix,
+            run,
+            "reads/s",
+            (None, None),
+            rate_target,
+            None,
+            true,
+        );
         self.add(
             format!("{prefix}_response"),
             run.bytes as f64,
@@ -913,14 +1061,15 @@ impl Report {
         );
     }
 
-    /// A phase's throughput, p50, p99 and errors, under `prefix`.
+    /// A phase's throughput, p50, p99 and errors, under `prefix`; `references` are those of
+    /// the throughput and the p99.
     #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
         prefix: &str,
         run: &Run,
         unit: &'static str,
-        reference: Option<(&'static str, f64)>,
+        references: (Option<Reference>, Option<Reference>),
         rate_target: Option<(String, bool)>,
         p99_target: Option<(String, bool)>,
         errors_must_be_zero: bool,
@@ -929,7 +1078,7 @@ impl Report {
             format!("{prefix}_throughput"),
             run.rate(),
             unit,
-            reference,
+            references.0,
             rate_target,
         );
         self.add(
@@ -943,7 +1092,7 @@ impl Report {
             format!("{prefix}_p99"),
             run.percentile(0.99),
             "ms",
-            None,
+            references.1,
             p99_target,
         );
         let errors_target = errors_must_be_zero.then(|| ("0".to_owned(), run.errors == 0));
@@ -962,7 +1111,7 @@ impl Report {
             "figure", "value", "unit", "ratio", "target"
         );
         for f in &self.rows {
-            let ratio = f.reference.map(|(_, r)| f.value / r);
+            let ratio = f.reference.as_ref().map(|(_, r)| f.value / r);
             println!(
                 "{:<70} {:>12.2} {:<16} {:>7} {:<26}",
                 f.name,
@@ -979,13 +1128,13 @@ impl Report {
         }
         println!();
         for f in &self.rows {
-            let ratio = f.reference.map(|(_, r)| f.value / r);
+            let ratio = f.reference.as_ref().map(|(_, r)| f.value / r);
             let line = json!({
                 "name": f.name,
                 "value": round(f.value),
                 "unit": f.unit,
-                "reference_name": f.reference.map(|(n, _)| n),
-                "reference_value": f.reference.map(|(_, v)| v),
+                "reference_name": f.reference.as_ref().map(|(n, _)| n),
+                "reference_value": f.reference.as_ref().map(|(_, v)| v),
                 "ratio": ratio.map(round),
                 "target": f.target.as_ref().map(|(t, _)| t),
                 "met": f.target.as_ref().map(|(_, m)| m),
