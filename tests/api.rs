@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use stocktake_tests::{add_token, assert_problem, Client, Server};
+use stocktake_tests::{add_token, assert_problem, Client, Reply, Server};
 use uuid::Uuid;
 
 fn id() -> String {
@@ -541,6 +541,72 @@ async fn graceful_shutdown_loses_no_acknowledged_command() {
         client.get(&format!("/api/v1/plans/{plan}")).await.status,
         200
     );
+}
+
+#[tokio::test]
+async fn large_answers_are_compressed_for_clients_that_accept_it_and_small_ones_never() {
+    let server = Server::start_demo();
+    let client = server.client();
+    let gzip = [("accept-encoding", "gzip")];
+    let encoding = |reply: &Reply| {
+        reply
+            .headers
+            .get("content-encoding")
+            .map(|v| v.to_str().expect("ASCII").to_owned())
+    };
+
+    let get = |path: &str| {
+        client.send(
+            client
+                .builder(reqwest::Method::GET, path)
+                .header(gzip[0].0, gzip[0].1),
+        )
+    };
+    let plans = get("/api/v1/plans").await;
+    assert_eq!(plans.status, 200);
+    assert!(
+        plans.text.len() < 1024,
+        "the plan list is {} bytes",
+        plans.text.len()
+    );
+    assert_eq!(
+        encoding(&plans),
+        None,
+        "a short list is not worth compressing"
+    );
+
+    let plan_id = client.get("/api/v1/plans").await.body["plans"][0]["plan_id"].clone();
+    let path = format!("/api/v1/plans/{}", plan_id.as_str().expect("the demo plan"));
+    let overview = get(&path).await;
+    assert_eq!(overview.status, 200);
+    assert_eq!(
+        encoding(&overview).as_deref(),
+        Some("gzip"),
+        "the demo plan's overview"
+    );
+    let plain = client.get(&path).await;
+    assert_eq!(
+        encoding(&plain),
+        None,
+        "not compressed for a client that did not ask"
+    );
+    assert!(
+        plain.text.len() >= 1024,
+        "the overview is {} bytes",
+        plain.text.len()
+    );
+
+    let (_, _, action) = plan_with_action(&client).await;
+    let command = json!({"type": "record_progress", "action_id": action, "note": "Two newly qualified social workers started", "rag": "green"});
+    let answer = client.command_with(&command, &gzip).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        encoding(&answer),
+        None,
+        "a command's answer is too small to compress"
+    );
+    assert!(answer.text.len() < 1024, "{}", answer.text);
+    assert_eq!(answer.body["events"][0]["type"], "ProgressRecorded");
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tower::ServiceBuilder;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -43,6 +44,11 @@ use http::{commands, events, queries};
 
 /// How long any request but the event stream may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The smallest answer worth compressing. A command's answer (about 280 bytes) took 20 µs to
+/// gzip, most of it setting up the deflate state, to save about 90 bytes: a third again of
+/// the 55 to 60 µs the whole command costs the server.
+pub const MIN_COMPRESSED_SIZE: u16 = 1024;
 
 /// The gateway's router, ready to serve or to drive with `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
@@ -82,7 +88,9 @@ pub fn app(state: AppState) -> Router {
                     StatusCode::REQUEST_TIMEOUT,
                     REQUEST_TIMEOUT,
                 ))
-                .layer(CompressionLayer::new()),
+                .layer(CompressionLayer::new().compress_when(
+                    DefaultPredicate::new().and(SizeAbove::new(MIN_COMPRESSED_SIZE)),
+                )),
         );
     // The live stream outlives any timeout, and compression would hold its events back.
     let stream = Router::new().route("/api/v1/events/stream", get(events::stream_events));
