@@ -70,7 +70,7 @@ impl BareServer {
         }
     }
 
-    /// Stops serving and returns how many appends the file holds.
+    /// Stops serving and returns how many appends were written and synced.
     pub fn stop(self) -> u64 {
         // The router holds the writer's only senders: once the runtime drops it, the writer's
         // `recv` ends.

@@ -213,7 +213,7 @@ fn main() {
         let acknowledged = bare_acknowledged.load(Ordering::Relaxed);
         assert_eq!(
             held, acknowledged,
-            "the bare server's file holds {held} appends but {acknowledged} were acknowledged"
+            "the bare server wrote and synced {held} appends but {acknowledged} were acknowledged"
         );
     }
 
