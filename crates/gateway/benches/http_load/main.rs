@@ -34,6 +34,7 @@
 //! Every figure is printed in a table and as a `RESULT {json}` line.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -440,6 +441,7 @@ impl Answer {
 
 const COMMANDS: &str = "/api/v1/commands";
 
+#[derive(Clone)]
 struct Plan {
     id: Uuid,
     actions: Vec<Uuid>,
@@ -653,6 +655,25 @@ impl<'a> Endpoint<'a> {
     }
 }
 
+/// Runs one task per client, each made by `client(task, window)` and measuring what it sends
+/// until the window (after `warmup`, `phase` long) ends, and merges what they measured.
+async fn each_client<F, Fut>(clients: usize, warmup: Duration, phase: Duration, client: F) -> Run
+where
+    F: Fn(usize, (Instant, Instant)) -> Fut,
+    Fut: Future<Output = TaskRun> + Send + 'static,
+{
+    let start = Instant::now();
+    let window = (start + warmup, start + warmup + phase);
+    let tasks: Vec<_> = (0..clients)
+        .map(|task| tokio::spawn(client(task, window)))
+        .collect();
+    let mut parts = Vec::with_capacity(clients);
+    for task in tasks {
+        parts.push(task.await.expect("client task"));
+    }
+    Run::merge(parts, phase)
+}
+
 async fn http_commands(
     endpoint: Endpoint<'_>,
     plan: &Plan,
@@ -662,45 +683,32 @@ async fn http_commands(
     acknowledged: Arc<AtomicU64>,
 ) -> Run {
     let clients = clients.min(plan.actions.len());
-    let start = Instant::now();
-    let window = (start + warmup, start + warmup + phase);
-    let tasks: Vec<_> = (0..clients)
-        .map(|task| {
-            let (address, token, path) =
-                (endpoint.address, endpoint.token.to_owned(), endpoint.path);
-            let plan = Plan {
-                id: plan.id,
-                actions: plan.actions.clone(),
-                blocked: plan.blocked.clone(),
-            };
-            let acknowledged = acknowledged.clone();
-            tokio::spawn(async move {
-                let mut connection = Connection::open(address, &token).await;
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((task as u64 + 1) * 0x1000_0001));
-                let mut run = TaskRun::default();
-                let mut n = 0u64;
-                while Instant::now() < window.1 {
-                    n += 1;
-                    let body = Bytes::from(next_command(&plan, task, clients, &mut rng, n));
-                    let started = Instant::now();
-                    let result = connection
-                        .post(path, body)
-                        .await
-                        .and_then(Answer::ok)
-                        .map(|_| {
-                            acknowledged.fetch_add(1, Ordering::Relaxed);
-                        });
-                    run.record(started, window, result);
-                }
-                run
-            })
-        })
-        .collect();
-    let mut parts = Vec::new();
-    for task in tasks {
-        parts.push(task.await.expect("client task"));
-    }
-    Run::merge(parts, phase)
+    each_client(clients, warmup, phase, |task, window| {
+        let (address, token, path) = (endpoint.address, endpoint.token.to_owned(), endpoint.path);
+        let plan = plan.clone();
+        let acknowledged = acknowledged.clone();
+        async move {
+            let mut connection = Connection::open(address, &token).await;
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((task as u64 + 1) * 0x1000_0001));
+            let mut run = TaskRun::default();
+            let mut n = 0u64;
+            while Instant::now() < window.1 {
+                n += 1;
+                let body = Bytes::from(next_command(&plan, task, clients, &mut rng, n));
+                let started = Instant::now();
+                let result = connection
+                    .post(path, body)
+                    .await
+                    .and_then(Answer::ok)
+                    .map(|_| {
+                        acknowledged.fetch_add(1, Ordering::Relaxed);
+                    });
+                run.record(started, window, result);
+            }
+            run
+        }
+    })
+    .await
 }
 
 /// The same commands through the command service, on the server's runtime, without HTTP.
@@ -713,69 +721,55 @@ async fn service_commands(
     acknowledged: Arc<AtomicU64>,
 ) -> Run {
     let clients = clients.min(plan.actions.len());
-    let start = Instant::now();
-    let window = (start + warmup, start + warmup + phase);
-    let tasks: Vec<_> = (0..clients)
-        .map(|task| {
-            let state = server.state.clone();
-            let plan = Plan {
-                id: plan.id,
-                actions: plan.actions.clone(),
-                blocked: plan.blocked.clone(),
-            };
-            let acknowledged = acknowledged.clone();
-            tokio::spawn(async move {
-                let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ ((task as u64 + 1) * 0x1000_0001));
-                let mut run = TaskRun::default();
-                let mut n = 0u64;
-                while Instant::now() < window.1 {
-                    n += 1;
-                    let body: Value =
-                        serde_json::from_str(&next_command(&plan, task, clients, &mut rng, n))
-                            .expect("a command is JSON");
-                    let started = Instant::now();
-                    let mut fields = body.as_object().expect("object").clone();
-                    let name = fields.remove("type").expect("type");
-                    let command = Command::deserialize_named(
-                        name.as_str().expect("name"),
-                        Value::Object(fields),
-                    )
-                    .expect("valid")
-                    .expect("known");
-                    let request = CommandRequest {
-                        request_digest: service::request_digest("director", &body),
-                        command_id: Uuid::now_v7(),
-                        command,
-                        actor: "director".to_owned(),
-                        recorded_at: state.now(),
-                        effective_at: None,
-                        expected_version: None,
-                        correlation_id: Uuid::now_v7(),
-                    };
-                    let target = request.command.target().map(|t| t.id).unwrap_or_default();
-                    let turn = state.streams().turn(target).await;
-                    let result =
-                        service::execute_remembering(state.log(), state.stream_states(), &request)
-                            .await;
-                    drop(turn);
-                    let result = match result {
-                        Ok(_) => {
-                            acknowledged.fetch_add(1, Ordering::Relaxed);
-                            Ok(())
-                        }
-                        Err(e) => Err(e.to_string()),
-                    };
-                    run.record(started, window, result);
-                }
-                run
-            })
-        })
-        .collect();
-    let mut parts = Vec::new();
-    for task in tasks {
-        parts.push(task.await.expect("service task"));
-    }
-    Run::merge(parts, phase)
+    each_client(clients, warmup, phase, |task, window| {
+        let state = server.state.clone();
+        let plan = plan.clone();
+        let acknowledged = acknowledged.clone();
+        async move {
+            let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ ((task as u64 + 1) * 0x1000_0001));
+            let mut run = TaskRun::default();
+            let mut n = 0u64;
+            while Instant::now() < window.1 {
+                n += 1;
+                let body: Value =
+                    serde_json::from_str(&next_command(&plan, task, clients, &mut rng, n))
+                        .expect("a command is JSON");
+                let started = Instant::now();
+                let mut fields = body.as_object().expect("object").clone();
+                let name = fields.remove("type").expect("type");
+                let command =
+                    Command::deserialize_named(name.as_str().expect("name"), Value::Object(fields))
+                        .expect("valid")
+                        .expect("known");
+                let request = CommandRequest {
+                    request_digest: service::request_digest("director", &body),
+                    command_id: Uuid::now_v7(),
+                    command,
+                    actor: "director".to_owned(),
+                    recorded_at: state.now(),
+                    effective_at: None,
+                    expected_version: None,
+                    correlation_id: Uuid::now_v7(),
+                };
+                let target = request.command.target().map(|t| t.id).unwrap_or_default();
+                let turn = state.streams().turn(target).await;
+                let result =
+                    service::execute_remembering(state.log(), state.stream_states(), &request)
+                        .await;
+                drop(turn);
+                let result = match result {
+                    Ok(_) => {
+                        acknowledged.fetch_add(1, Ordering::Relaxed);
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                run.record(started, window, result);
+            }
+            run
+        }
+    })
+    .await
 }
 
 async fn http_reads(
@@ -785,32 +779,24 @@ async fn http_reads(
     warmup: Duration,
     phase: Duration,
 ) -> Run {
-    let start = Instant::now();
-    let window = (start + warmup, start + warmup + phase);
     let path: Arc<str> = format!("/api/v1/plans/{}", plan.id).into();
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (address, token, path) = (server.address, server.token.clone(), path.clone());
-            tokio::spawn(async move {
-                let mut connection = Connection::open(address, &token).await;
-                let mut run = TaskRun::default();
-                while Instant::now() < window.1 {
-                    let started = Instant::now();
-                    let result = connection.get(&path).await.and_then(Answer::ok);
-                    if let Ok(body) = &result {
-                        run.bytes = body.len();
-                    }
-                    run.record(started, window, result.map(|_| ()));
+    each_client(clients, warmup, phase, |_, window| {
+        let (address, token, path) = (server.address, server.token.clone(), path.clone());
+        async move {
+            let mut connection = Connection::open(address, &token).await;
+            let mut run = TaskRun::default();
+            while Instant::now() < window.1 {
+                let started = Instant::now();
+                let result = connection.get(&path).await.and_then(Answer::ok);
+                if let Ok(body) = &result {
+                    run.bytes = body.len();
                 }
-                run
-            })
-        })
-        .collect();
-    let mut parts = Vec::new();
-    for task in tasks {
-        parts.push(task.await.expect("read task"));
-    }
-    Run::merge(parts, phase)
+                run.record(started, window, result.map(|_| ()));
+            }
+            run
+        }
+    })
+    .await
 }
 
 /// CPU time per thread group, from `/proc/self/task/*/stat`.
