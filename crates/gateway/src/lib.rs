@@ -92,7 +92,10 @@ pub fn app(state: AppState) -> Router {
                     DefaultPredicate::new().and(SizeAbove::new(MIN_COMPRESSED_SIZE)),
                 )),
         );
-    // The live stream outlives any timeout, and compression would hold its events back.
+    // The live stream never ends, so it stays out of the timeout and the compression. Neither
+    // would cut it or hold its events back as configured (the timeout covers the wait for a
+    // response's head, and compression skips `text/event-stream`), but an endless response
+    // should not depend on those details.
     let stream = Router::new().route("/api/v1/events/stream", get(events::stream_events));
     api.merge(stream)
         .fallback(not_found)

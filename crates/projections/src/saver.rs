@@ -4,9 +4,8 @@
 //! couple of microseconds an event. Beside busy serving threads that cost commands their
 //! latency even at nice 19, so the follower asks for a save only once the log has been quiet
 //! for a while (`runner.rs`); the low priority is for a save that a new burst of commands
-//! overtakes. A
-//! checkpoint is a cache for the next start: one that lags behind costs only a longer replay
-//! then. Saves asked for while one runs are done as one, up to the latest.
+//! overtakes. A checkpoint is a cache for the next start: one that lags behind costs only a
+//! longer replay then. Saves asked for while one runs are done as one, up to the latest.
 //!
 //! Threads inherit their maker's priority: a thread that sled's pool starts while this one is
 //! reading would run at nice 19 too. Reads rarely queue work there, and such extra threads end
