@@ -12,7 +12,8 @@
 //!   decode-only scan of the same log (`StoredEvent` to `Event::decode`, no projection), in
 //!   alternating rounds, as the median of each round's ratio, on the process's CPU time (the
 //!   work, of both threads: a rebuild reads and decodes on one while it folds on the other) and
-//!   on the wall clock (what the machine made of it);
+//!   on the wall clock (what the machine made of it), with the CPU each of the two threads spent
+//!   per event beside decode-only's;
 //! - a start from a checkpoint (`Checkpoints::save`, then `Projector::start`, which loads it,
 //!   checks it against the log and folds what came after);
 //!
@@ -361,12 +362,14 @@ fn measure(size: u64, dir: &Path) {
         model = rebuilt.expect("rebuilt");
         assert_eq!(model.last_seq(), size);
         println!(
-            "[{size} events] round {}: decode-only {:.2} s ({:.2} s on-CPU), rebuild {:.2} s ({:.2} s on-CPU): {:.2} of decode-only on-CPU",
+            "[{size} events] round {}: decode-only {:.2} s ({:.2} s on-CPU), rebuild {:.2} s ({:.2} s on-CPU: {:.2} reading, {:.2} folding): {:.2} of decode-only on-CPU",
             round + 1,
             decode.wall.as_secs_f64(),
             decode.cpu.as_secs_f64(),
             build.wall.as_secs_f64(),
             build.cpu.as_secs_f64(),
+            build.cpu.saturating_sub(build.this_thread).as_secs_f64(),
+            build.this_thread.as_secs_f64(),
             decode.cpu.as_secs_f64() / build.cpu.as_secs_f64(),
         );
         passes.push([decode, build]);
@@ -417,6 +420,42 @@ fn measure(size: u64, dir: &Path) {
         if clock == "wall clock" {
             rebuild_rate = build_rate;
         }
+    }
+
+    // Where a rebuild's CPU goes, per event, beside decode-only's: the reading thread does what
+    // decode-only does and hands the entries on, the calling thread folds them.
+    let per_event = |d: Duration| d.as_secs_f64() * 1e6 / size as f64;
+    let decode_cost = median(passes.iter().map(|[d, _]| per_event(d.cpu)).collect());
+    for (part, cost) in [
+        (
+            "reading and decoding thread",
+            median(
+                passes
+                    .iter()
+                    .map(|[_, b]| per_event(b.cpu.saturating_sub(b.this_thread)))
+                    .collect(),
+            ),
+        ),
+        (
+            "folding thread",
+            median(
+                passes
+                    .iter()
+                    .map(|[_, b]| per_event(b.this_thread))
+                    .collect(),
+            ),
+        ),
+    ] {
+        Figure {
+            name: format!("full projection rebuild, {part}, on-CPU per event"),
+            value: cost,
+            unit: "µs".into(),
+            reference: Some(("decode-only scan, on-CPU per event".into(), decode_cost)),
+            ratio: Some(cost / decode_cost),
+            target: None,
+            size,
+        }
+        .print();
     }
 
     checkpoint_figures(&log, &model, size, dir, rebuild_rate);
@@ -584,19 +623,23 @@ fn query_figures(model: &ReadModel, size: u64, queries: usize) {
     }
 }
 
-/// The wall-clock and the process's CPU time of one pass.
+/// The wall-clock, the process's CPU time and the calling thread's CPU time of one pass.
 #[derive(Debug, Clone, Copy)]
 struct Pass {
     wall: Duration,
     cpu: Duration,
+    /// Of `cpu`, what the calling thread spent: in a rebuild, the fold; the rest is the
+    /// reading thread's.
+    this_thread: Duration,
 }
 
 impl Pass {
     fn time(f: impl FnOnce()) -> Pass {
-        let (wall, cpu) = (Instant::now(), process_cpu());
+        let (wall, cpu, this_thread) = (Instant::now(), process_cpu(), thread_cpu());
         f();
         Pass {
             cpu: process_cpu().saturating_sub(cpu),
+            this_thread: thread_cpu().saturating_sub(this_thread),
             wall: wall.elapsed(),
         }
     }
