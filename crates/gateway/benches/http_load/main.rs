@@ -1078,7 +1078,8 @@ impl Report {
     }
 
     /// The bare server's phase; at the issue's concurrency its throughput is set beside the
-    /// issue's figure for it.
+    /// issue's figure for it. `before` names the phase with a target that this one, at the
+    /// issue's concurrency, was run just before: that phase is read against it.
     fn bare(&mut self, clients: usize, before: Option<&str>, run: &Run, cpu: &Cpu) {
         let reference = (clients == ISSUE_BARE_AXUM_CLIENTS).then(|| {
             (
