@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use crate::locks::StreamLocks;
 use crate::metrics::Metrics;
 use crate::overview_cache::OverviewCache;
-use crate::service::StreamStates;
+use crate::service::{self, CommandError, CommandOutcome, CommandRequest, StreamStates};
 use crate::tokens::TokenStore;
 
 /// How long a read waits for the read models to fold what the log had made durable when it
@@ -87,6 +87,18 @@ impl AppState {
     /// Commands on one stream take turns.
     pub fn streams(&self) -> &StreamLocks {
         &self.inner.streams
+    }
+
+    /// Runs a command in its stream's turn, recorded at the moment the turn began, so that one
+    /// stream's recorded times follow its order.
+    pub async fn execute(
+        &self,
+        request: &mut CommandRequest,
+    ) -> Result<CommandOutcome, CommandError> {
+        let target = request.command.target().map(|t| t.id).unwrap_or_default();
+        let _turn = self.streams().turn(target).await;
+        request.recorded_at = self.now();
+        service::execute_remembering(self.log(), self.stream_states(), request).await
     }
 
     /// The decided states of the streams commands last touched.

@@ -27,8 +27,8 @@
 //! - durable commands (`record_progress` and `change_action_status`, half each, on random
 //!   actions of the large plan; each client draws from its own share of the actions so that
 //!   status changes are always valid) at 64 and at 256 clients;
-//! - the same commands through `service::execute_remembering` (as the HTTP handler calls it) without HTTP, at 64 tasks (the command
-//!   path's cost without the web layer);
+//! - the same commands through `AppState::execute` (as the HTTP handler calls it) without
+//!   HTTP, at 64 tasks (the command path's cost without the web layer);
 //! - `GET /api/v1/plans/{id}` on the large plan and on the small plan, at 64 clients.
 //!
 //! `STOCKTAKE_LOAD_CLIENTS=N` (or `N,M`) replaces the command phases' client counts; the
@@ -867,7 +867,7 @@ async fn service_commands(
                     Command::deserialize_named(name.as_str().expect("name"), Value::Object(fields))
                         .expect("valid")
                         .expect("known");
-                let request = CommandRequest {
+                let mut request = CommandRequest {
                     request_digest: service::request_digest("director", &body),
                     command_id: Uuid::now_v7(),
                     command,
@@ -877,13 +877,7 @@ async fn service_commands(
                     expected_version: None,
                     correlation_id: Uuid::now_v7(),
                 };
-                let target = request.command.target().map(|t| t.id).unwrap_or_default();
-                let turn = state.streams().turn(target).await;
-                let result =
-                    service::execute_remembering(state.log(), state.stream_states(), &request)
-                        .await;
-                drop(turn);
-                let result = match result {
+                let result = match state.execute(&mut request).await {
                     Ok(_) => {
                         acknowledged.fetch_add(1, Ordering::Relaxed);
                         Ok(())

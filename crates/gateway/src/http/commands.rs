@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use crate::problem::{ApiError, FieldError};
-use crate::service::{self, command_id_for_key, request_digest, CommandRequest};
+use crate::service::{command_id_for_key, request_digest, CommandRequest};
 use crate::state::AppState;
 
 /// The most a request body may hold.
@@ -83,13 +83,7 @@ pub async fn post_command(
         expected_version,
         correlation_id: request_id(&headers).unwrap_or_else(Uuid::now_v7),
     };
-    let target = request.command.target().map(|t| t.id).unwrap_or_default();
-    let turn = state.streams().turn(target).await;
-    // Stamped once the stream is ours, so one stream's recorded times follow its order.
-    request.recorded_at = state.now();
-    let result = service::execute_remembering(state.log(), state.stream_states(), &request).await;
-    drop(turn);
-    let recorded = match result {
+    let recorded = match state.execute(&mut request).await {
         Ok(recorded) => recorded,
         Err(e) => {
             state.metrics().commands_refused.inc();
