@@ -151,6 +151,15 @@ pub struct StoredEvent {
     pub hash: String,
 }
 
+impl StoredEvent {
+    /// Whether the payload is on one line, as an export writes it and as appends have had to
+    /// be since the log refused line breaks between a payload's tokens; a log written before
+    /// may still hold one that is not.
+    pub fn data_on_one_line(&self) -> bool {
+        !crate::record::breaks_lines(self.data.get())
+    }
+}
+
 /// What [`Log::verify`](crate::Log::verify) found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {

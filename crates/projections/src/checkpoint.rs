@@ -99,10 +99,10 @@ impl<'a> StoredEntry<'a> {
         // between its tokens; copied, it would split this entry across lines of the file, and
         // a load stops at the first line it cannot read. Such a payload is written as the fold
         // decoded it.
-        let data = if stored.data.get().contains('\n') {
-            Cow::Owned(decode::envelope(stored)?.event.payload_raw())
-        } else {
+        let data = if stored.data_on_one_line() {
             Cow::Borrowed(&*stored.data)
+        } else {
+            Cow::Owned(decode::envelope(stored)?.event.payload_raw())
         };
         Ok(LineOut::Entry(
             stream,
