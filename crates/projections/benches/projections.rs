@@ -653,8 +653,8 @@ struct Pass {
     /// Of `cpu`, what the calling thread spent: in a rebuild, the fold; the rest is the
     /// reading thread's.
     this_thread: Duration,
-    /// Pages the process touched for the first time (minor faults): memory a pass takes from
-    /// the kernel, page by page.
+    /// The process's minor page faults: here almost all of them its first touch of a page of
+    /// memory the kernel has just given it.
     page_faults: u64,
 }
 
