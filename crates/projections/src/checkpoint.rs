@@ -389,7 +389,6 @@ fn write_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::into_envelope;
     use chrono::TimeZone;
     use stocktake_domain::events::{ActionAdded, CURRENT_SCHEMA_VERSION};
     use stocktake_domain::text::{Role, Title};
@@ -436,9 +435,8 @@ mod tests {
         let Ok(LineIn::Entry(stream, entry)) = serde_json::from_str::<LineIn>(&text) else {
             panic!("not an entry line: {text}");
         };
-        let envelope = into_envelope(stored).unwrap();
-        assert_eq!(stream, envelope.stream);
-        assert_eq!(entry, Entry::from_envelope(envelope));
+        let folded = decode::entry(&stored, &mut decode::Actors::default()).unwrap();
+        assert_eq!((stream, entry), folded);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Nothing here is the truth: the log is. A [`ReadModel`] is a pure fold of envelopes
 //! ([`ReadModel::apply`]) that can be thrown away and rebuilt from sequence 0 at any time.
-//! Each stream keeps a [`Timeline`] of its events with periodic snapshots, so every view can be
+//! Each stream keeps a [`timeline::Timeline`] of its events with periodic snapshots, so every view can be
 //! asked for its state [`At`] an effective time (`as_of`: what was true then) and a recorded
 //! time (`known_at`: what Stocktake knew then) without replaying the log.
 //!
@@ -14,6 +14,7 @@
 pub mod at;
 pub mod checkpoint;
 pub mod decode;
+mod entries;
 pub mod line;
 pub mod model;
 mod read_ahead;
@@ -28,5 +29,5 @@ pub use decode::{envelope, DecodeFailure, DomainUpcaster};
 pub use line::ActionLine;
 pub use model::ReadModel;
 pub use runner::{ProjectionError, Projector};
-pub use timeline::Timeline;
+pub use timeline::TimelineRef;
 pub use views::NotFound;

@@ -6,7 +6,8 @@ use serde::Serialize;
 use stocktake_domain::{ActionId, Envelope, Event, MeasureId, PlanId, StreamRef, VisitId};
 use uuid::Uuid;
 
-use crate::timeline::{Entry, Timeline};
+use crate::entries::Entries;
+use crate::timeline::{Entry, Timeline, TimelineRef};
 
 /// The streams of one plan, in the order they were added.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -16,10 +17,52 @@ pub struct PlanMembers {
     pub visits: Vec<VisitId>,
 }
 
+/// Events read from the log, each with its stream, to fold together
+/// ([`ReadModel::apply_batch`]).
+#[derive(Debug)]
+pub struct EntryBatch {
+    streams: Vec<StreamRef>,
+    entries: Vec<Entry>,
+    /// Whether each entry's sequence number is above the one before.
+    in_order: bool,
+}
+
+impl EntryBatch {
+    pub fn with_capacity(events: usize) -> Self {
+        EntryBatch {
+            streams: Vec::with_capacity(events),
+            entries: Vec::with_capacity(events),
+            in_order: true,
+        }
+    }
+
+    pub fn push(&mut self, stream: StreamRef, entry: Entry) {
+        self.in_order &= self.entries.last().is_none_or(|last| last.seq < entry.seq);
+        self.streams.push(stream);
+        self.entries.push(entry);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl Default for EntryBatch {
+    fn default() -> Self {
+        EntryBatch::with_capacity(0)
+    }
+}
+
 /// Everything the read models are computed from. A pure fold: [`ReadModel::apply`] takes
 /// envelopes in log order and does no I/O.
 #[derive(Debug, Clone, Default)]
 pub struct ReadModel {
+    /// Every event folded, in the order folded; the timelines name them by position.
+    entries: Entries,
     timelines: HashMap<Uuid, Timeline>,
     plans: BTreeMap<PlanId, PlanMembers>,
     last_seq: u64,
@@ -57,7 +100,41 @@ impl ReadModel {
             return;
         }
         self.last_seq = entry.seq;
-        self.index_membership(&entry.event);
+        index_membership(&mut self.plans, &entry.event);
+        let position = self.entries.push(entry);
+        self.place(stream, position);
+    }
+
+    /// [`ReadModel::apply_entry`] for each event of a batch, in order. A batch read from the
+    /// log, after the model's last event and of the size of the room in the model's last
+    /// chunk ([`ReadModel::room`]), keeps its entries where they are.
+    pub fn apply_batch(&mut self, batch: EntryBatch) {
+        let after_last = batch.entries.first().is_some_and(|e| e.seq > self.last_seq);
+        if !(after_last && batch.in_order) {
+            for (stream, entry) in batch.streams.into_iter().zip(batch.entries) {
+                self.apply_entry(stream, entry);
+            }
+            return;
+        }
+        let Some(last_seq) = batch.entries.last().map(|e| e.seq) else {
+            return;
+        };
+        let first = self.entries.append(batch.entries);
+        for (position, stream) in (first..).zip(batch.streams) {
+            index_membership(&mut self.plans, &self.entries.get(position).event);
+            self.place(stream, position);
+        }
+        self.last_seq = last_seq;
+    }
+
+    /// How many entries the model's last chunk has room for: a batch of that many, and then
+    /// batches of a whole chunk, are kept without a copy.
+    pub fn room(&self) -> usize {
+        self.entries.room()
+    }
+
+    /// Adds the entry at `position` to its stream's timeline.
+    fn place(&mut self, stream: StreamRef, position: usize) {
         let expected = &mut self.expected_lengths;
         self.timelines
             .entry(stream.id)
@@ -65,48 +142,24 @@ impl ReadModel {
                 let events = expected.remove(&stream.id).unwrap_or(0);
                 Timeline::with_capacity(stream, events)
             })
-            .push(entry);
+            .push(&self.entries, position);
     }
 
-    fn index_membership(&mut self, event: &Event) {
-        fn add<T: PartialEq>(list: &mut Vec<T>, item: T) {
-            if !list.contains(&item) {
-                list.push(item);
-            }
-        }
-        match event {
-            Event::PlanCreated(e) => {
-                self.plans.entry(e.plan_id).or_default();
-            }
-            Event::ActionAdded(e) => add(
-                &mut self.plans.entry(e.plan_id).or_default().actions,
-                e.action_id,
-            ),
-            Event::MeasureDefined(e) => add(
-                &mut self.plans.entry(e.plan_id).or_default().measures,
-                e.measure_id,
-            ),
-            Event::VisitRecorded(e) => add(
-                &mut self.plans.entry(e.plan_id).or_default().visits,
-                e.visit_id,
-            ),
-            _ => {}
-        }
+    pub fn timelines(&self) -> impl Iterator<Item = TimelineRef<'_>> + '_ {
+        self.timelines
+            .values()
+            .map(|t| TimelineRef::new(t, &self.entries))
     }
 
-    pub fn timelines(&self) -> impl Iterator<Item = &Timeline> + '_ {
-        self.timelines.values()
-    }
-
-    pub fn timeline(&self, id: impl Into<Uuid>) -> Option<&Timeline> {
-        self.timelines.get(&id.into())
+    pub fn timeline(&self, id: impl Into<Uuid>) -> Option<TimelineRef<'_>> {
+        self.timelines
+            .get(&id.into())
+            .map(|t| TimelineRef::new(t, &self.entries))
     }
 
     /// The timeline of a stream of the expected kind; an id of another kind names nothing.
-    pub fn timeline_of(&self, stream: StreamRef) -> Option<&Timeline> {
-        self.timelines
-            .get(&stream.id)
-            .filter(|t| t.stream() == stream)
+    pub fn timeline_of(&self, stream: StreamRef) -> Option<TimelineRef<'_>> {
+        self.timeline(stream.id).filter(|t| t.stream() == stream)
     }
 
     pub fn plan_ids(&self) -> impl Iterator<Item = PlanId> + '_ {
@@ -130,7 +183,7 @@ impl ReadModel {
     }
 
     pub fn event_count(&self) -> usize {
-        self.timelines.values().map(|t| t.entries().len()).sum()
+        self.entries.len()
     }
 
     /// A digest of every stream's current state and the last sequence folded: two read models
@@ -141,7 +194,7 @@ impl ReadModel {
         let mut hasher = blake3::Hasher::new();
         hasher.update(&self.last_seq.to_be_bytes());
         for id in ids {
-            let timeline = &self.timelines[id];
+            let timeline = TimelineRef::new(&self.timelines[id], &self.entries);
             hasher.update(id.as_bytes());
             let state =
                 serde_json::to_vec(timeline.current()).expect("read model state serializes");
@@ -152,5 +205,29 @@ impl ReadModel {
             }
         }
         hasher.finalize().to_hex().to_string()
+    }
+}
+
+/// Which plan a stream belongs to, from the event that adds it.
+fn index_membership(plans: &mut BTreeMap<PlanId, PlanMembers>, event: &Event) {
+    fn add<T: PartialEq>(list: &mut Vec<T>, item: T) {
+        if !list.contains(&item) {
+            list.push(item);
+        }
+    }
+    match event {
+        Event::PlanCreated(e) => {
+            plans.entry(e.plan_id).or_default();
+        }
+        Event::ActionAdded(e) => add(
+            &mut plans.entry(e.plan_id).or_default().actions,
+            e.action_id,
+        ),
+        Event::MeasureDefined(e) => add(
+            &mut plans.entry(e.plan_id).or_default().measures,
+            e.measure_id,
+        ),
+        Event::VisitRecorded(e) => add(&mut plans.entry(e.plan_id).or_default().visits, e.visit_id),
+        _ => {}
     }
 }

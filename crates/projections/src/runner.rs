@@ -13,9 +13,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::checkpoint::{self, CheckpointError, Checkpoints};
-use crate::decode::{into_envelope, DecodeFailure};
+use crate::decode::{self, Actors, DecodeFailure};
+use crate::entries::CHUNK;
+use crate::model::EntryBatch;
 use crate::model::ReadModel;
-use crate::read_ahead::{read_ahead, Batches};
+use crate::read_ahead::{read_ahead, Batch, BatchSizes, Batches};
 use crate::saver::Saver;
 use crate::timeline::Entry;
 
@@ -68,7 +70,10 @@ pub struct Projector {
 
 /// The right to fold the log's new events into the model: one folder at a time.
 #[derive(Debug, Default)]
-struct Folding;
+struct Folding {
+    /// The names of the actors of the events folded since the start.
+    actors: Actors,
+}
 
 /// What one turn of folding did.
 enum Turn {
@@ -81,13 +86,10 @@ enum Turn {
 /// How many events one read of the log fetches while following it.
 const FOLD_PAGE: usize = 512;
 
-/// An event as the reading thread hands it to the fold: already in the read model's own form.
-type Decoded = Result<(StreamRef, Entry), ProjectionError>;
-
 /// Folds every event after the model's last sequence into it, reporting progress. The log is
 /// read, and each event decoded into the model's entry, on a thread of its own
-/// ([`read_ahead`]): the fold thread only places the entries, and what crosses between the two
-/// cores is the entry, smaller than the envelope.
+/// ([`read_ahead`]), in batches of a chunk of the model's entries: the fold thread keeps each
+/// batch as it is and only places its entries in their streams.
 fn catch_up(
     log: &Log,
     model: &mut ReadModel,
@@ -95,33 +97,53 @@ fn catch_up(
 ) -> Result<(), ProjectionError> {
     let total = log.head().last_seq;
     let after = model.last_seq();
-    let read = |out: &mut Batches<Decoded>| {
-        for stored in log.iter_all(after) {
-            let entry = stored
-                .map_err(ProjectionError::from)
-                .and_then(|stored| into_envelope(stored).map_err(ProjectionError::from))
-                .map(|envelope| (envelope.stream, Entry::from_envelope(envelope)));
-            let failed = entry.is_err();
-            if !out.push(entry) || failed {
-                return;
-            }
-        }
+    let sizes = BatchSizes {
+        first: model.room(),
+        rest: CHUNK,
     };
-    let fold = |entries: &mut dyn Iterator<Item = Decoded>| -> Result<(), ProjectionError> {
-        for entry in entries {
-            // Before the failure, say how far the fold got: every event before the bad one.
-            let (stream, entry) = entry.inspect_err(|_| progress(model.last_seq(), total))?;
-            let seq = entry.seq;
-            model.apply_entry(stream, entry);
-            if seq % 4096 == 0 {
-                progress(seq, total);
+    let read = |out: &mut Batches<EntryBatch>| -> Result<(), ProjectionError> {
+        let mut actors = Actors::default();
+        for stored in log.iter_all(after) {
+            if !out.push(decode::entry(&stored?, &mut actors)?) {
+                break;
             }
         }
         Ok(())
     };
-    read_ahead("stocktake-catch-up", read, fold).map_err(ProjectionError::CatchUpThread)??;
+    let fold = |batches: &mut dyn Iterator<Item = EntryBatch>| {
+        let mut reported = after;
+        for batch in batches {
+            model.apply_batch(batch);
+            if model.last_seq() / PROGRESS_EVERY > reported / PROGRESS_EVERY {
+                reported = model.last_seq();
+                progress(reported, total);
+            }
+        }
+    };
+    let ((), read) = read_ahead("stocktake-catch-up", sizes, read, fold)
+        .map_err(ProjectionError::CatchUpThread)?;
+    // After a failure too, say how far the fold got: every event before the bad one.
     progress(model.last_seq(), total.max(model.last_seq()));
-    Ok(())
+    read
+}
+
+/// A catch-up reports its progress each time it passes a multiple of this many events.
+const PROGRESS_EVERY: u64 = 4096;
+
+impl Batch for EntryBatch {
+    type Item = (StreamRef, Entry);
+
+    fn with_capacity(events: usize) -> Self {
+        EntryBatch::with_capacity(events)
+    }
+
+    fn push(&mut self, (stream, entry): (StreamRef, Entry)) {
+        EntryBatch::push(self, stream, entry);
+    }
+
+    fn len(&self) -> usize {
+        EntryBatch::len(self)
+    }
 }
 
 /// Rebuilds the read model from sequence 0. `progress(done, total)` is told along the way.
@@ -276,7 +298,7 @@ impl Projector {
 
     /// Folds the next page of published events the model lacks, and announces it. An event
     /// that cannot be read stops folding for good, after the events before it.
-    fn fold_page(&self, log: &Log, _folding: &mut Folding) -> Turn {
+    fn fold_page(&self, log: &Log, folding: &mut Folding) -> Turn {
         if self.stopped.load(Ordering::Acquire) {
             return Turn::Done;
         }
@@ -291,11 +313,11 @@ impl Projector {
         if page.is_empty() {
             return Turn::Done;
         }
-        let mut envelopes = Vec::with_capacity(page.len());
+        let mut entries = Vec::with_capacity(page.len());
         let mut unreadable = None;
-        for stored in page {
-            match into_envelope(stored) {
-                Ok(envelope) => envelopes.push(envelope),
+        for stored in &page {
+            match decode::entry(stored, &mut folding.actors) {
+                Ok(entry) => entries.push(entry),
                 Err(e) => {
                     unreadable = Some(e);
                     break;
@@ -303,11 +325,11 @@ impl Projector {
             }
         }
         // Decoded before the lock is taken, so readers wait only for the folding.
-        let last = envelopes.last().map(|e| e.seq);
+        let last = entries.last().map(|(_, e)| e.seq);
         {
             let mut model = self.write();
-            for envelope in envelopes {
-                model.apply(envelope);
+            for (stream, entry) in entries {
+                model.apply_entry(stream, entry);
             }
         }
         if let Some(last_seq) = last {

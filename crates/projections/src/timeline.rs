@@ -6,6 +6,7 @@
 //! evidence) is too big to clone a thousand times per question.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use stocktake_domain::{AggregateState, Envelope, Event, StreamRef, StreamType};
 use uuid::Uuid;
 
 use crate::at::At;
+use crate::entries::Entries;
 use crate::line::{ActionLine, ActionLines};
 use crate::times::SortedTimes;
 
@@ -38,7 +40,8 @@ pub struct Entry {
     pub event_id: Uuid,
     pub recorded_at: DateTime<Utc>,
     pub effective_at: DateTime<Utc>,
-    pub actor: String,
+    /// Shared with the other entries of the same actor (see [`crate::decode::Actors`]).
+    pub actor: Arc<str>,
     pub event: Event,
 }
 
@@ -50,7 +53,7 @@ impl Entry {
             event_id: envelope.event_id,
             recorded_at: envelope.recorded_at,
             effective_at: envelope.effective_at,
-            actor: envelope.actor,
+            actor: envelope.actor.into(),
             event: envelope.event,
         }
     }
@@ -95,37 +98,35 @@ struct Snapshot {
     folded: Folded,
 }
 
-/// A stream's history and its folded states.
+/// A stream's history and its folded states. Its events are kept in the model's [`Entries`]
+/// and named here by their positions there; a [`TimelineRef`] reads the two together.
 #[derive(Debug, Clone)]
 pub struct Timeline {
     stream: StreamRef,
-    entries: Vec<Entry>,
+    /// Where each event is in the model's entries, in effective order.
+    positions: Vec<usize>,
     snapshots: Vec<Snapshot>,
     current: Folded,
     max_recorded: Option<DateTime<Utc>>,
-    /// Whether recorded times never go backwards along `entries`. The domain keeps it so (a
+    /// Whether recorded times never go backwards along the events. The domain keeps it so (a
     /// stream's effective order is its recorded order), and then "known at" is a prefix, found
     /// by a binary search; a log written otherwise is answered by a scan.
     recorded_in_order: bool,
-    /// For an action: its line after each entry.
+    /// For an action: its line after each event.
     lines: ActionLines,
-    /// Each entry's effective and recorded time, packed, so the searches behind every question
+    /// Each event's effective and recorded time, packed, so the searches behind every question
     /// touch a few cache lines rather than one entry each.
     effective: SortedTimes,
     recorded: SortedTimes,
-    /// The sequence number of the last entry.
+    /// The sequence number of the last event.
     last_seq: u64,
 }
 
 impl Timeline {
-    pub fn new(stream: StreamRef) -> Self {
-        Self::with_capacity(stream, 0)
-    }
-
     /// A timeline with room for `events` events, so that building it does not move its
     /// history each time it outgrows its room (in a rebuild, where the log knows each stream's
     /// length, that moving was a tenth of the time).
-    pub fn with_capacity(stream: StreamRef, events: usize) -> Self {
+    pub(crate) fn with_capacity(stream: StreamRef, events: usize) -> Self {
         let lines = if stream.stream_type == StreamType::Action {
             events
         } else {
@@ -133,7 +134,7 @@ impl Timeline {
         };
         Timeline {
             stream,
-            entries: Vec::with_capacity(events),
+            positions: Vec::with_capacity(events),
             snapshots: Vec::new(),
             current: Folded::initial(stream),
             max_recorded: None,
@@ -145,21 +146,14 @@ impl Timeline {
         }
     }
 
-    pub fn stream(&self) -> StreamRef {
-        self.stream
+    /// How many events the stream has.
+    pub(crate) fn len(&self) -> usize {
+        self.positions.len()
     }
 
-    /// Every event, in effective order (which the domain keeps equal to recorded order).
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
-    }
-
-    /// The state with everything known and everything that has happened.
-    pub fn current(&self) -> &Folded {
-        &self.current
-    }
-
-    pub fn push(&mut self, entry: Entry) {
+    /// Adds the event at `position` in `entries` to the stream.
+    pub(crate) fn push(&mut self, entries: &Entries, position: usize) {
+        let entry = entries.get(position);
         // The current state's time and the last sequence are in the timeline itself, so this
         // reads nothing at the end of its history (in a rebuild that end is far out of the
         // CPU's cache, and reading it was a quarter of this function's time).
@@ -169,7 +163,7 @@ impl Timeline {
             .is_none_or(|last_effective| (last_effective, self.last_seq) <= entry.order_key());
         if in_order {
             self.recorded_in_order &= self.max_recorded.is_none_or(|max| max <= entry.recorded_at);
-            self.current.apply(&entry);
+            self.current.apply(entry);
             self.max_recorded = Some(
                 self.max_recorded
                     .map_or(entry.recorded_at, |m| m.max(entry.recorded_at)),
@@ -177,16 +171,18 @@ impl Timeline {
             self.effective.push(entry.effective_at);
             self.recorded.push(entry.recorded_at);
             self.last_seq = entry.seq;
-            let keeps_text = action::keeps_title_and_owner(&entry.event);
-            self.entries.push(entry);
+            self.positions.push(position);
             if let AggregateState::Action(s) = &self.current.state {
-                self.lines.push(s.action.as_ref(), keeps_text);
+                self.lines.push(
+                    s.action.as_ref(),
+                    action::keeps_title_and_owner(&entry.event),
+                );
             }
-            let since_snapshot = self.entries.len() - self.snapshots.last().map_or(0, |s| s.upto);
+            let since_snapshot = self.positions.len() - self.snapshots.last().map_or(0, |s| s.upto);
             let spacing = EVENTS_PER_COPIED_ITEM * clone_weight(&self.current.state);
             if since_snapshot >= SNAPSHOT_EVERY.max(spacing) {
                 self.snapshots.push(Snapshot {
-                    upto: self.entries.len(),
+                    upto: self.positions.len(),
                     max_recorded: self.max_recorded.expect("set above"),
                     folded: self.current.clone(),
                 });
@@ -194,15 +190,15 @@ impl Timeline {
         } else {
             // The domain refuses a change earlier than its stream's latest, but a log written by
             // another build may still hold one: keep the order exact and rebuild the snapshots.
-            let position = self
-                .entries
-                .partition_point(|e| e.order_key() <= entry.order_key());
-            self.entries.insert(position, entry);
-            self.refold();
+            let at = self
+                .positions
+                .partition_point(|&p| entries.get(p).order_key() <= entry.order_key());
+            self.positions.insert(at, position);
+            self.refold(entries);
         }
     }
 
-    fn refold(&mut self) {
+    fn refold(&mut self, entries: &Entries) {
         self.snapshots.clear();
         self.current = Folded::initial(self.stream);
         self.max_recorded = None;
@@ -210,21 +206,20 @@ impl Timeline {
         self.lines.clear();
         self.effective.clear();
         self.recorded.clear();
-        let entries = std::mem::take(&mut self.entries);
-        for entry in entries {
-            self.push(entry);
+        for position in std::mem::take(&mut self.positions) {
+            self.push(entries, position);
         }
     }
 
-    /// How many entries, from the first, make up a bitemporal moment, when they are a prefix
+    /// How many events, from the first, make up a bitemporal moment, when they are a prefix
     /// of the stream: always unless a stream's recorded order differs from its effective order.
-    pub fn prefix_at(&self, at: &At) -> Option<usize> {
+    fn prefix_at(&self, at: &At) -> Option<usize> {
         if at.known_at.is_some() && !self.recorded_in_order {
             return None;
         }
         let mut upto = match at.as_of {
             Some(as_of) => self.effective.count_until(as_of),
-            None => self.entries.len(),
+            None => self.positions.len(),
         };
         if let Some(known_at) = at.known_at {
             upto = upto.min(self.recorded.count_until(known_at));
@@ -232,15 +227,7 @@ impl Timeline {
         Some(upto)
     }
 
-    /// An action's line after its first `upto` entries, with the last of them; `None` when the
-    /// action did not exist yet (or this is not an action's stream).
-    pub fn line_after(&self, upto: usize) -> Option<(ActionLine<'_>, &Entry)> {
-        let last = upto.checked_sub(1)?;
-        Some((self.lines.get(last)?, &self.entries[last]))
-    }
-
-    /// The stream's state at a bitemporal moment.
-    pub fn at(&self, at: &At) -> Cow<'_, Folded> {
+    fn at<'a>(&'a self, entries: &'a Entries, at: &At) -> Cow<'a, Folded> {
         if at.is_now() {
             return Cow::Borrowed(&self.current);
         }
@@ -250,10 +237,10 @@ impl Timeline {
             // Not a prefix: up to the as-of time, leaving out what was not known yet.
             None => match at.as_of {
                 Some(as_of) => self.effective.count_until(as_of),
-                None => self.entries.len(),
+                None => self.positions.len(),
             },
         };
-        if upto == self.entries.len() && self.max_recorded.is_none_or(known_before) {
+        if upto == self.positions.len() && self.max_recorded.is_none_or(known_before) {
             return Cow::Borrowed(&self.current);
         }
         // Both conditions hold for a prefix of the snapshots, so their conjunction does too.
@@ -262,8 +249,10 @@ impl Timeline {
             .partition_point(|s| s.upto <= upto && known_before(s.max_recorded));
         let snapshot = usable.checked_sub(1).map(|i| &self.snapshots[i]);
         let start = snapshot.map_or(0, |s| s.upto);
-        let rest = &self.entries[start..upto];
-        if !rest.iter().any(|e| known_before(e.recorded_at)) {
+        if !self.recorded.as_slice()[start..upto]
+            .iter()
+            .any(|&recorded| known_before(recorded))
+        {
             // Nothing to fold after the snapshot: the answer is kept already.
             return match snapshot {
                 Some(snapshot) => Cow::Borrowed(&snapshot.folded),
@@ -272,18 +261,74 @@ impl Timeline {
         }
         let mut folded =
             snapshot.map_or_else(|| Folded::initial(self.stream), |s| s.folded.clone());
-        for entry in rest {
+        for &position in &self.positions[start..upto] {
+            let entry = entries.get(position);
             if known_before(entry.recorded_at) {
                 folded.apply(entry);
             }
         }
         Cow::Owned(folded)
     }
+}
 
-    /// The entries that belong to a bitemporal moment, in effective order.
-    pub fn entries_at<'a>(&'a self, at: &'a At) -> impl Iterator<Item = &'a Entry> + 'a {
-        self.entries
-            .iter()
+/// A stream's timeline with the entries it names: what the views read.
+#[derive(Debug, Clone, Copy)]
+pub struct TimelineRef<'a> {
+    timeline: &'a Timeline,
+    entries: &'a Entries,
+}
+
+impl<'a> TimelineRef<'a> {
+    pub(crate) fn new(timeline: &'a Timeline, entries: &'a Entries) -> Self {
+        TimelineRef { timeline, entries }
+    }
+
+    pub fn stream(self) -> StreamRef {
+        self.timeline.stream
+    }
+
+    /// How many events the stream has.
+    pub fn len(self) -> usize {
+        self.timeline.len()
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every event, in effective order (which the domain keeps equal to recorded order).
+    pub fn entries(self) -> impl DoubleEndedIterator<Item = &'a Entry> + ExactSizeIterator {
+        let entries = self.entries;
+        self.timeline.positions.iter().map(|&p| entries.get(p))
+    }
+
+    /// The state with everything known and everything that has happened.
+    pub fn current(self) -> &'a Folded {
+        &self.timeline.current
+    }
+
+    /// How many events, from the first, make up a bitemporal moment, when they are a prefix
+    /// of the stream: always unless a stream's recorded order differs from its effective order.
+    pub fn prefix_at(self, at: &At) -> Option<usize> {
+        self.timeline.prefix_at(at)
+    }
+
+    /// An action's line after its first `upto` events, with the last of them; `None` when the
+    /// action did not exist yet (or this is not an action's stream).
+    pub fn line_after(self, upto: usize) -> Option<(ActionLine<'a>, &'a Entry)> {
+        let last = upto.checked_sub(1)?;
+        let line = self.timeline.lines.get(last)?;
+        Some((line, self.entries.get(self.timeline.positions[last])))
+    }
+
+    /// The stream's state at a bitemporal moment.
+    pub fn at(self, at: &At) -> Cow<'a, Folded> {
+        self.timeline.at(self.entries, at)
+    }
+
+    /// The events that belong to a bitemporal moment, in effective order.
+    pub fn entries_at(self, at: &'a At) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.entries()
             .filter(move |e| at.includes(e.effective_at, e.recorded_at))
     }
 }
@@ -330,13 +375,37 @@ mod tests {
         }
     }
 
-    fn action_timeline(progress_days: &[(u32, u32)]) -> Timeline {
+    /// A timeline with the entries it names, as the model keeps the two.
+    struct Kept {
+        entries: Entries,
+        timeline: Timeline,
+    }
+
+    impl Kept {
+        fn new(stream: StreamRef) -> Self {
+            Kept {
+                entries: Entries::default(),
+                timeline: Timeline::with_capacity(stream, 0),
+            }
+        }
+
+        fn push(&mut self, entry: Entry) {
+            let position = self.entries.push(entry);
+            self.timeline.push(&self.entries, position);
+        }
+
+        fn view(&self) -> TimelineRef<'_> {
+            TimelineRef::new(&self.timeline, &self.entries)
+        }
+    }
+
+    fn action_timeline(progress_days: &[(u32, u32)]) -> Kept {
         let action_id = ActionId(Uuid::from_u128(1));
         let stream = StreamRef {
             stream_type: StreamType::Action,
             id: action_id.into(),
         };
-        let mut timeline = Timeline::new(stream);
+        let mut timeline = Kept::new(stream);
         timeline.push(entry(
             1,
             0,
@@ -371,7 +440,7 @@ mod tests {
         timeline
     }
 
-    fn replay(timeline: &Timeline, at: &At) -> Folded {
+    fn replay(timeline: TimelineRef<'_>, at: &At) -> Folded {
         let mut folded = Folded::initial(timeline.stream());
         for entry in timeline.entries_at(at) {
             folded.apply(entry);
@@ -381,7 +450,7 @@ mod tests {
 
     /// Every moment of the grid (days as of, days known at) gets the answer of a full replay.
     fn assert_answers_as_a_replay(
-        timeline: &Timeline,
+        timeline: TimelineRef<'_>,
         as_of_days: impl IntoIterator<Item = u32>,
         known_at_days: impl IntoIterator<Item = u32> + Clone,
     ) {
@@ -414,7 +483,7 @@ mod tests {
             }
             .into(),
         ));
-        let line = |upto| timeline.line_after(upto).expect("added").0;
+        let line = |upto| timeline.view().line_after(upto).expect("added").0;
         assert!(line(1).shares_text_with(&line(2)) && line(2).shares_text_with(&line(3)));
         assert!(!line(3).shares_text_with(&line(4)));
         assert_eq!(
@@ -431,7 +500,7 @@ mod tests {
             .map(|d| (d, if d % 10 == 0 { d + 40 } else { d + 5 }))
             .collect();
         let timeline = action_timeline(&days);
-        assert_answers_as_a_replay(&timeline, (0..150).step_by(7), (0..150).step_by(11));
+        assert_answers_as_a_replay(timeline.view(), (0..150).step_by(7), (0..150).step_by(11));
     }
 
     /// With more evidence than the fixed spacing, snapshots spread out to at least twice the
@@ -465,11 +534,13 @@ mod tests {
             timeline.push(entry(u64::from(i) + 2, day, day + 3, event));
         }
         let starts: Vec<usize> = std::iter::once(0)
-            .chain(timeline.snapshots.iter().map(|s| s.upto))
+            .chain(timeline.timeline.snapshots.iter().map(|s| s.upto))
             .collect();
         for pair in starts.windows(2) {
-            let evidence = timeline.entries[..pair[1]]
-                .iter()
+            let evidence = timeline
+                .view()
+                .entries()
+                .take(pair[1])
                 .filter(|e| matches!(e.event, Event::EvidenceAttached(_)))
                 .count();
             assert!(
@@ -478,14 +549,14 @@ mod tests {
             );
         }
         assert!(
-            timeline.snapshots.len() < 401 / SNAPSHOT_EVERY,
+            timeline.timeline.snapshots.len() < 401 / SNAPSHOT_EVERY,
             "{starts:?}"
         );
-        assert_answers_as_a_replay(&timeline, (0..110).step_by(3), (0..115).step_by(13));
+        assert_answers_as_a_replay(timeline.view(), (0..110).step_by(3), (0..115).step_by(13));
     }
 
     /// The line kept for a prefix is the line of the state a fold gives for that moment.
-    fn assert_lines_match_the_fold(timeline: &Timeline, question: &At) {
+    fn assert_lines_match_the_fold(timeline: TimelineRef<'_>, question: &At) {
         let folded = timeline.at(question);
         let from_fold = match &folded.state {
             AggregateState::Action(s) => s.action.as_ref().map(ActionLine::of),
@@ -516,12 +587,14 @@ mod tests {
             .collect();
         let (in_order, late) = (action_timeline(&in_order), action_timeline(&late));
         assert!(in_order
+            .view()
             .prefix_at(&At::as_of(at(50)).known_at(at(30)))
             .is_some());
         assert!(late
+            .view()
             .prefix_at(&At::as_of(at(50)).known_at(at(30)))
             .is_none());
-        for timeline in [&in_order, &late] {
+        for timeline in [in_order.view(), late.view()] {
             for day in (0..150).step_by(3) {
                 assert_lines_match_the_fold(timeline, &At::as_of(at(day)));
                 assert_lines_match_the_fold(
@@ -546,6 +619,7 @@ mod tests {
             _ => unreachable!(),
         };
         // What was true on day 20: the update effective on day 10 (recorded later).
+        let timeline = timeline.view();
         assert_eq!(rag(&timeline.at(&At::as_of(at(20)))), Some(Rag::Red));
         // What we knew on day 20: nothing of it yet.
         assert_eq!(rag(&timeline.at(&At::as_of(at(20)).known_at(at(20)))), None);
@@ -554,13 +628,14 @@ mod tests {
     #[test]
     fn an_out_of_order_entry_is_placed_by_effective_time() {
         let mut timeline = action_timeline(&[(10, 10), (20, 20)]);
-        let last = timeline.entries().last().unwrap().clone();
+        let last = timeline.view().entries().last().unwrap().clone();
         let mut late = last.clone();
         late.seq = 99;
         late.effective_at = at(15);
         timeline.push(late);
-        let effective: Vec<_> = timeline.entries().iter().map(|e| e.effective_at).collect();
+        let timeline = timeline.view();
+        let effective: Vec<_> = timeline.entries().map(|e| e.effective_at).collect();
         assert!(effective.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(*timeline.at(&At::NOW), replay(&timeline, &At::NOW));
+        assert_eq!(*timeline.at(&At::NOW), replay(timeline, &At::NOW));
     }
 }

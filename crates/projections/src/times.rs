@@ -36,6 +36,11 @@ impl SortedTimes {
         self.times.push(time);
     }
 
+    /// Every time, in the order pushed.
+    pub fn as_slice(&self) -> &[DateTime<Utc>] {
+        &self.times
+    }
+
     pub fn clear(&mut self) {
         self.times.clear();
         self.every_stride.clear();

@@ -450,7 +450,7 @@ fn model_upto(log: &Log, upto: u64) -> ReadModel {
 /// `model` with the log's first `upto` events folded into it, one by one.
 fn fold_into(mut model: ReadModel, log: &Log, upto: u64) -> ReadModel {
     for stored in log.iter_all(0).take(upto as usize) {
-        model.apply(stocktake_projections::decode::into_envelope(stored.unwrap()).unwrap());
+        model.apply(stocktake_projections::envelope(&stored.unwrap()).unwrap());
     }
     model
 }

@@ -180,7 +180,7 @@ pub fn action_history(
             event_type: entry.event.type_name(),
             recorded_at: entry.recorded_at,
             effective_at: entry.effective_at,
-            actor: entry.actor.clone(),
+            actor: entry.actor.to_string(),
             event_id: entry.event_id,
             data: serde_json::from_str(&entry.event.payload_json()).expect("payload JSON parses"),
             summary: describe(&entry.event),

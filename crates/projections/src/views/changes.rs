@@ -10,7 +10,7 @@ use super::describe::describe;
 use super::{Moment, NotFound};
 use crate::at::At;
 use crate::model::ReadModel;
-use crate::timeline::{Entry, Timeline};
+use crate::timeline::{Entry, TimelineRef};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangeEntry {
@@ -47,7 +47,7 @@ pub struct Activity {
     pub moment: Moment,
 }
 
-fn subject(timeline: &Timeline) -> String {
+fn subject(timeline: TimelineRef<'_>) -> String {
     match &timeline.current().state {
         AggregateState::Plan(s) => s
             .plan
@@ -67,7 +67,12 @@ fn subject(timeline: &Timeline) -> String {
     }
 }
 
-fn change(timeline: &Timeline, subject: &str, entry: &Entry, since: DateTime<Utc>) -> ChangeEntry {
+fn change(
+    timeline: TimelineRef<'_>,
+    subject: &str,
+    entry: &Entry,
+    since: DateTime<Utc>,
+) -> ChangeEntry {
     ChangeEntry {
         seq: entry.seq,
         stream_type: timeline.stream().stream_type,
@@ -76,13 +81,13 @@ fn change(timeline: &Timeline, subject: &str, entry: &Entry, since: DateTime<Utc
         event_type: entry.event.type_name(),
         effective_at: entry.effective_at,
         recorded_at: entry.recorded_at,
-        actor: entry.actor.clone(),
+        actor: entry.actor.to_string(),
         summary: describe(&entry.event),
         backdated: entry.effective_at <= since,
     }
 }
 
-fn plan_timelines(model: &ReadModel, plan_id: PlanId) -> Result<Vec<&Timeline>, NotFound> {
+fn plan_timelines(model: &ReadModel, plan_id: PlanId) -> Result<Vec<TimelineRef<'_>>, NotFound> {
     let plan = StreamRef::plan(plan_id);
     if model.timeline_of(plan).is_none() {
         return Err(NotFound {
