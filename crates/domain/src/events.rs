@@ -89,16 +89,17 @@ pub enum DecodeError {
 }
 
 // The read models keep every event, so an `Event` is as large as its largest payload in
-// every one of them: the few large payloads a stream starts with are boxed, which keeps
-// the many small ones (status changes, progress, evidence) from paying for them.
+// every one of them: the few large payloads a stream starts with, and a plan's rare forums
+// and meetings, are boxed, which keeps the many small ones (status changes, progress,
+// evidence) from paying for them.
 events! {
     PlanCreated,
     PlanAgreed,
     PlanRevised,
     PriorityAreaAdded: Box<PriorityAreaAdded>,
     PriorityAreaRetired,
-    ForumEstablished,
-    MeetingHeld,
+    ForumEstablished: Box<ForumEstablished>,
+    MeetingHeld: Box<MeetingHeld>,
     MilestoneRecorded,
     ActionAdded: Box<ActionAdded>,
     ActionStatusChanged,
@@ -342,8 +343,9 @@ mod tests {
         // larger than these belongs in a box like `ActionAdded`.
         let largest_unboxed = [
             std::mem::size_of::<PlanCreated>(),
-            std::mem::size_of::<ForumEstablished>(),
             std::mem::size_of::<ActionOwnerAssigned>(),
+            std::mem::size_of::<EvidenceAttached>(),
+            std::mem::size_of::<VisitRecorded>(),
         ]
         .into_iter()
         .max()

@@ -44,7 +44,9 @@ macro_rules! bounded_text {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        // Boxed rather than a `String`: checked text never grows, and every event and state
+        // keeps one per field (8 bytes less each, in a read model of millions of events).
+        pub struct $name(Box<str>);
 
         impl $name {
             /// The most characters this text may have.
@@ -52,7 +54,7 @@ macro_rules! bounded_text {
 
             /// Trims surrounding white space and checks the rules.
             pub fn parse(raw: impl Into<String>) -> Result<Self, TextError> {
-                validate(raw.into(), $max, $multiline).map(Self)
+                validate(raw.into(), $max, $multiline).map(|text| Self(text.into_boxed_str()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -69,7 +71,7 @@ macro_rules! bounded_text {
 
         impl From<$name> for String {
             fn from(text: $name) -> String {
-                text.0
+                text.0.into_string()
             }
         }
 
