@@ -48,7 +48,7 @@ pub fn envelope(stored: &StoredEvent) -> Result<Envelope, DecodeFailure> {
 /// of events: an entry that shares its actor's name takes no memory of its own for it, and a
 /// rebuild does not allocate a name for every event that it keeps.
 #[derive(Debug, Default)]
-pub struct Actors(HashSet<Arc<str>>);
+pub struct Actors(HashSet<Arc<str>, foldhash::fast::RandomState>);
 
 impl Actors {
     /// The shared copy of `name`.
