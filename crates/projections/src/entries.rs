@@ -6,7 +6,7 @@
 //! entry was copied again into memory far out of the CPU's cache (a different stream's for
 //! every event), and that copy was a quarter of the fold at 1,000,000 events.
 
-use crate::timeline::Entry;
+use crate::timeline::KeptEntry;
 
 /// How many entries a chunk holds: every chunk but the last is full.
 pub(crate) const CHUNK: usize = 1024;
@@ -14,7 +14,7 @@ pub(crate) const CHUNK: usize = 1024;
 /// The entries, by position from 0.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Entries {
-    chunks: Vec<Vec<Entry>>,
+    chunks: Vec<Vec<KeptEntry>>,
 }
 
 impl Entries {
@@ -28,7 +28,7 @@ impl Entries {
     ///
     /// # Panics
     /// At a position it did not give out: a timeline names only its own entries.
-    pub(crate) fn get(&self, position: usize) -> &Entry {
+    pub(crate) fn get(&self, position: usize) -> &KeptEntry {
         &self.chunks[position / CHUNK][position % CHUNK]
     }
 
@@ -42,7 +42,7 @@ impl Entries {
     }
 
     /// Adds an entry; returns its position.
-    pub(crate) fn push(&mut self, entry: Entry) -> usize {
+    pub(crate) fn push(&mut self, entry: KeptEntry) -> usize {
         let position = self.len();
         match self.chunks.last_mut() {
             Some(last) if last.len() < CHUNK => last.push(entry),
@@ -57,7 +57,7 @@ impl Entries {
 
     /// Adds entries in order; returns the position of the first. A batch that makes a whole
     /// chunk on its own is kept as it is, without copying an entry.
-    pub(crate) fn append(&mut self, batch: Vec<Entry>) -> usize {
+    pub(crate) fn append(&mut self, batch: Vec<KeptEntry>) -> usize {
         let first = self.len();
         if batch.len() == CHUNK && self.room() == CHUNK {
             self.chunks.push(batch);
@@ -78,13 +78,11 @@ mod tests {
     use stocktake_domain::PlanId;
     use uuid::Uuid;
 
-    fn entry(seq: u64) -> Entry {
-        Entry {
+    fn entry(seq: u64) -> KeptEntry {
+        KeptEntry {
             seq,
             stream_version: seq,
             event_id: Uuid::from_u128(u128::from(seq)),
-            recorded_at: chrono::DateTime::UNIX_EPOCH,
-            effective_at: chrono::DateTime::UNIX_EPOCH,
             actor: "director".into(),
             event: PlanAgreed {
                 plan_id: PlanId(Uuid::from_u128(1)),
@@ -95,7 +93,7 @@ mod tests {
         }
     }
 
-    fn batch(seqs: std::ops::Range<u64>) -> Vec<Entry> {
+    fn batch(seqs: std::ops::Range<u64>) -> Vec<KeptEntry> {
         seqs.map(entry).collect()
     }
 

@@ -7,7 +7,7 @@ use stocktake_domain::{ActionId, Envelope, Event, MeasureId, PlanId, StreamRef, 
 use uuid::Uuid;
 
 use crate::entries::Entries;
-use crate::timeline::{Entry, Timeline, TimelineRef};
+use crate::timeline::{Entry, KeptEntry, Timeline, TimelineRef, Times};
 
 /// The streams of one plan, in the order they were added.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -22,7 +22,8 @@ pub struct PlanMembers {
 #[derive(Debug)]
 pub struct EntryBatch {
     streams: Vec<StreamRef>,
-    entries: Vec<Entry>,
+    entries: Vec<KeptEntry>,
+    times: Vec<Times>,
     /// Whether each entry's sequence number is above the one before.
     in_order: bool,
 }
@@ -32,14 +33,17 @@ impl EntryBatch {
         EntryBatch {
             streams: Vec::with_capacity(events),
             entries: Vec::with_capacity(events),
+            times: Vec::with_capacity(events),
             in_order: true,
         }
     }
 
     pub fn push(&mut self, stream: StreamRef, entry: Entry) {
         self.in_order &= self.entries.last().is_none_or(|last| last.seq < entry.seq);
+        let (kept, times) = entry.into_kept();
         self.streams.push(stream);
-        self.entries.push(entry);
+        self.entries.push(kept);
+        self.times.push(times);
     }
 
     pub fn len(&self) -> usize {
@@ -104,8 +108,9 @@ impl ReadModel {
         }
         self.last_seq = entry.seq;
         index_membership(&mut self.plans, &entry.event);
-        let position = self.entries.push(entry);
-        self.place(stream, position);
+        let (kept, times) = entry.into_kept();
+        let position = self.entries.push(kept);
+        self.place(stream, position, times);
     }
 
     /// [`ReadModel::apply_entry`] for each event of a batch, in order. A batch read from the
@@ -114,8 +119,13 @@ impl ReadModel {
     pub fn apply_batch(&mut self, batch: EntryBatch) {
         let after_last = batch.entries.first().is_some_and(|e| e.seq > self.last_seq);
         if !(after_last && batch.in_order) {
-            for (stream, entry) in batch.streams.into_iter().zip(batch.entries) {
-                self.apply_entry(stream, entry);
+            for ((stream, kept), times) in batch
+                .streams
+                .into_iter()
+                .zip(batch.entries)
+                .zip(batch.times)
+            {
+                self.apply_entry(stream, kept.with_times(times));
             }
             return;
         }
@@ -123,9 +133,9 @@ impl ReadModel {
             return;
         };
         let first = self.entries.append(batch.entries);
-        for (position, stream) in (first..).zip(batch.streams) {
+        for ((position, stream), times) in (first..).zip(batch.streams).zip(batch.times) {
             index_membership(&mut self.plans, &self.entries.get(position).event);
-            self.place(stream, position);
+            self.place(stream, position, times);
         }
         self.last_seq = last_seq;
     }
@@ -136,8 +146,8 @@ impl ReadModel {
         self.entries.room()
     }
 
-    /// Adds the entry at `position` to its stream's timeline.
-    fn place(&mut self, stream: StreamRef, position: usize) {
+    /// Adds the entry at `position`, with its times, to its stream's timeline.
+    fn place(&mut self, stream: StreamRef, position: usize, times: Times) {
         let expected = &mut self.expected_lengths;
         self.timelines
             .entry(stream.id)
@@ -145,7 +155,7 @@ impl ReadModel {
                 let events = expected.remove(&stream.id).unwrap_or(0);
                 Timeline::with_capacity(stream, events)
             })
-            .push(&self.entries, position);
+            .push(&self.entries, position, times);
     }
 
     pub fn timelines(&self) -> impl Iterator<Item = TimelineRef<'_>> + '_ {

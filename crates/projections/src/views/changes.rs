@@ -10,7 +10,7 @@ use super::describe::describe;
 use super::{Moment, NotFound};
 use crate::at::At;
 use crate::model::ReadModel;
-use crate::timeline::{Entry, TimelineRef};
+use crate::timeline::{EntryAt, TimelineRef};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangeEntry {
@@ -70,7 +70,7 @@ fn subject(timeline: TimelineRef<'_>) -> String {
 fn change(
     timeline: TimelineRef<'_>,
     subject: &str,
-    entry: &Entry,
+    entry: EntryAt<'_>,
     since: DateTime<Utc>,
 ) -> ChangeEntry {
     ChangeEntry {

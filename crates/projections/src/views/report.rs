@@ -185,7 +185,7 @@ fn last_board_meeting(model: &ReadModel, plan_id: PlanId, at: &At) -> Option<(St
     model
         .timeline_of(stream)?
         .entries_at(at)
-        .filter_map(|entry| match &entry.event {
+        .filter_map(|entry| match &entry.kept.event {
             Event::MeetingHeld(e) => Some(e),
             _ => None,
         })
