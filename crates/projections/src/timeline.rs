@@ -77,7 +77,7 @@ impl Entry {
 
 /// An [`Entry`] as the model's store keeps it: without its two times, which its timeline
 /// keeps packed for the searches behind every question. Kept in both places, they were 24 of
-/// an entry's 168 bytes, and each 24 bytes more per entry cost a rebuild at 1,000,000 events
+/// an entry's 144 bytes, and each 24 bytes more per entry cost a rebuild at 1,000,000 events
 /// 0.02 to 0.04 of its share of decode-only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeptEntry {
@@ -156,15 +156,15 @@ impl Folded {
 
 #[derive(Debug, Clone)]
 struct Snapshot {
-    /// The snapshot folds `entries[..upto]`.
+    /// The snapshot folds the stream's first `upto` events.
     upto: usize,
     /// The latest recording among those entries: the snapshot serves `known_at` at or after it.
     max_recorded: DateTime<Utc>,
     folded: Folded,
 }
 
-/// A stream's history and its folded states. Its events are kept in the model's [`Entries`]
-/// and named here by their positions there; a [`TimelineRef`] reads the two together.
+/// A stream's history and its folded states. Its events are kept in the model's store of
+/// entries and named here by their positions there; a [`TimelineRef`] reads the two together.
 #[derive(Debug, Clone)]
 pub struct Timeline {
     stream: StreamRef,
