@@ -1,4 +1,4 @@
-//! From the log's stored events to the domain's typed envelopes.
+//! From the log's stored events to the domain's typed envelopes, or the read model's entries.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -41,7 +41,20 @@ impl Upcaster for DomainUpcaster {
 
 /// Reads a stored (and already upcast) event as a typed envelope.
 pub fn envelope(stored: &StoredEvent) -> Result<Envelope, DecodeFailure> {
-    typed(stored, stored.actor.clone())
+    let stream = stream_of(stored)?;
+    let event = decode_event(stored)?;
+    Ok(Envelope {
+        seq: stored.seq,
+        event_id: stored.event_id,
+        stream,
+        stream_version: stored.stream_version,
+        recorded_at: stored.recorded_at,
+        effective_at: stored.effective_at,
+        actor: stored.actor.clone(),
+        command_id: stored.command_id,
+        correlation_id: stored.correlation_id,
+        event,
+    })
 }
 
 /// The actors' names seen so far, each kept once. A log has a handful of actors and millions
@@ -93,23 +106,6 @@ pub(crate) fn stream_of(stored: &StoredEvent) -> Result<StreamRef, DecodeFailure
     Ok(StreamRef {
         stream_type,
         id: stored.stream_id,
-    })
-}
-
-fn typed(stored: &StoredEvent, actor: String) -> Result<Envelope, DecodeFailure> {
-    let stream = stream_of(stored)?;
-    let event = decode_event(stored)?;
-    Ok(Envelope {
-        seq: stored.seq,
-        event_id: stored.event_id,
-        stream,
-        stream_version: stored.stream_version,
-        recorded_at: stored.recorded_at,
-        effective_at: stored.effective_at,
-        actor,
-        command_id: stored.command_id,
-        correlation_id: stored.correlation_id,
-        event,
     })
 }
 
