@@ -103,12 +103,17 @@ impl ReadModel {
 
     /// [`ReadModel::apply`] for an event already in the read model's own form.
     pub fn apply_entry(&mut self, stream: StreamRef, entry: Entry) {
-        if entry.seq <= self.last_seq {
+        let (kept, times) = entry.into_kept();
+        self.apply_kept(stream, kept, times);
+    }
+
+    /// Folds one event as the store keeps it, given its times.
+    fn apply_kept(&mut self, stream: StreamRef, kept: KeptEntry, times: Times) {
+        if kept.seq <= self.last_seq {
             return;
         }
-        self.last_seq = entry.seq;
-        index_membership(&mut self.plans, &entry.event);
-        let (kept, times) = entry.into_kept();
+        self.last_seq = kept.seq;
+        index_membership(&mut self.plans, &kept.event);
         let position = self.entries.push(kept);
         self.place(stream, position, times);
     }
@@ -125,7 +130,7 @@ impl ReadModel {
                 .zip(batch.entries)
                 .zip(batch.times)
             {
-                self.apply_entry(stream, kept.with_times(times));
+                self.apply_kept(stream, kept, times);
             }
             return;
         }

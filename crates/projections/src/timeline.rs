@@ -89,21 +89,6 @@ pub struct KeptEntry {
     pub event: Event,
 }
 
-impl KeptEntry {
-    /// The [`Entry`] this was kept from.
-    pub(crate) fn with_times(self, times: Times) -> Entry {
-        Entry {
-            seq: self.seq,
-            stream_version: self.stream_version,
-            event_id: self.event_id,
-            recorded_at: times.recorded_at,
-            effective_at: times.effective_at,
-            actor: self.actor,
-            event: self.event,
-        }
-    }
-}
-
 /// When an event took effect, and when it was recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Times {
@@ -715,13 +700,8 @@ mod tests {
     #[test]
     fn an_out_of_order_entry_is_placed_by_effective_time() {
         let mut timeline = action_timeline(&[(10, 10), (20, 20)]);
-        let last = timeline.view().entries().last().unwrap();
-        let mut late = last.kept.clone().with_times(Times {
-            effective_at: at(15),
-            recorded_at: at(30),
-        });
-        late.seq = 99;
-        timeline.push(late);
+        let last = timeline.view().entries().last().unwrap().event.clone();
+        timeline.push(entry(99, 15, 30, last));
         let timeline = timeline.view();
         let order: Vec<_> = timeline
             .entries()
