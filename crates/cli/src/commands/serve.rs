@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use stocktake_gateway::tokens::{private_file, Role, TokenStore};
-use stocktake_gateway::{app, AppState};
+use stocktake_gateway::{app, runtime_builder, AppState};
 use stocktake_log::Log;
 use stocktake_projections::Projector;
 use tokio::sync::watch;
@@ -37,9 +37,7 @@ pub fn run(data_dir: &Path, listen: SocketAddr, demo: bool) -> anyhow::Result<()
     }
     ensure_a_director_token(data_dir)?;
     let projector = data_dir::project(&log, data_dir)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime_builder().build()?;
     runtime.block_on(serve(data_dir, log, projector, listen))
 }
 

@@ -432,8 +432,7 @@ impl Server {
             .expect("a director token");
         let projector =
             Projector::start(&log, Some(&dir.join("projections")), &mut |_, _| {}).expect("start");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
+        let runtime = stocktake_gateway::runtime_builder()
             .thread_name("gateway-rt")
             .build()
             .expect("server runtime");
