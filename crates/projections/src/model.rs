@@ -7,6 +7,7 @@ use stocktake_domain::{ActionId, Envelope, Event, MeasureId, PlanId, StreamRef, 
 use uuid::Uuid;
 
 use crate::entries::Entries;
+use crate::read_ahead::Batch;
 use crate::timeline::{Entry, KeptEntry, Timeline, TimelineRef, Times};
 
 /// The streams of one plan, in the order they were added.
@@ -18,9 +19,9 @@ pub struct PlanMembers {
 }
 
 /// Events read from the log, each with its stream, to fold together
-/// ([`ReadModel::apply_batch`]).
+/// ([`ReadModel::apply_batch`]): what a rebuild's reading thread hands the folding one.
 #[derive(Debug)]
-pub struct EntryBatch {
+pub(crate) struct EntryBatch {
     streams: Vec<StreamRef>,
     entries: Vec<KeptEntry>,
     times: Vec<Times>,
@@ -28,8 +29,10 @@ pub struct EntryBatch {
     in_order: bool,
 }
 
-impl EntryBatch {
-    pub fn with_capacity(events: usize) -> Self {
+impl Batch for EntryBatch {
+    type Item = (StreamRef, Entry);
+
+    fn with_capacity(events: usize) -> Self {
         EntryBatch {
             streams: Vec::with_capacity(events),
             entries: Vec::with_capacity(events),
@@ -38,7 +41,7 @@ impl EntryBatch {
         }
     }
 
-    pub fn push(&mut self, stream: StreamRef, entry: Entry) {
+    fn push(&mut self, (stream, entry): (StreamRef, Entry)) {
         self.in_order &= self.entries.last().is_none_or(|last| last.seq < entry.seq);
         let (kept, times) = entry.into_kept();
         self.streams.push(stream);
@@ -46,18 +49,8 @@ impl EntryBatch {
         self.times.push(times);
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
-impl Default for EntryBatch {
-    fn default() -> Self {
-        EntryBatch::with_capacity(0)
     }
 }
 
@@ -121,7 +114,7 @@ impl ReadModel {
     /// [`ReadModel::apply_entry`] for each event of a batch, in order. A batch read from the
     /// log, after the model's last event and of the size of the room in the model's last
     /// chunk ([`ReadModel::room`]), keeps its entries where they are.
-    pub fn apply_batch(&mut self, batch: EntryBatch) {
+    pub(crate) fn apply_batch(&mut self, batch: EntryBatch) {
         let after_last = batch.entries.first().is_some_and(|e| e.seq > self.last_seq);
         if !(after_last && batch.in_order) {
             for ((stream, kept), times) in batch
@@ -147,7 +140,7 @@ impl ReadModel {
 
     /// How many entries the model's last chunk has room for: a batch of that many, and then
     /// batches of a whole chunk, are kept without a copy.
-    pub fn room(&self) -> usize {
+    pub(crate) fn room(&self) -> usize {
         self.entries.room()
     }
 

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use stocktake_domain::StreamRef;
 use stocktake_log::{Log, LogError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -15,11 +14,9 @@ use tokio::task::JoinHandle;
 use crate::checkpoint::{self, CheckpointError, Checkpoints};
 use crate::decode::{self, Actors, DecodeFailure};
 use crate::entries::CHUNK;
-use crate::model::EntryBatch;
-use crate::model::ReadModel;
-use crate::read_ahead::{read_ahead, Batch, BatchSizes, Batches};
+use crate::model::{EntryBatch, ReadModel};
+use crate::read_ahead::{read_ahead, BatchSizes, Batches};
 use crate::saver::Saver;
-use crate::timeline::Entry;
 
 /// The checkpoint is brought up to date once the log has been quiet this long. A save reads
 /// every event since the last one back from the log and writes it out again: under load, next
@@ -129,22 +126,6 @@ fn catch_up(
 
 /// A catch-up reports its progress each time it passes a multiple of this many events.
 const PROGRESS_EVERY: u64 = 4096;
-
-impl Batch for EntryBatch {
-    type Item = (StreamRef, Entry);
-
-    fn with_capacity(events: usize) -> Self {
-        EntryBatch::with_capacity(events)
-    }
-
-    fn push(&mut self, (stream, entry): (StreamRef, Entry)) {
-        EntryBatch::push(self, stream, entry);
-    }
-
-    fn len(&self) -> usize {
-        EntryBatch::len(self)
-    }
-}
 
 /// Rebuilds the read model from sequence 0. `progress(done, total)` is told along the way.
 pub fn rebuild(
