@@ -517,7 +517,7 @@ mod the_actions {
         let week = action(&store, "action-practice-week-2018");
         assert!(week
             .evidence
-            .values()
+            .latest_first()
             .any(|e| e.title.as_str() == "Practice week audit summary, Sept 2018"));
     }
 }

@@ -376,11 +376,23 @@ mod action {
         .unwrap();
         let unknown = json!({"type": "confirm_impact", "action_id": ACTION, "note": "x", "evidence_ids": [OTHER_ACTION]});
         assert_refused(s.when(unknown), "evidence_ids", "no evidence");
+        // A second piece whose id sorts before the first: "all of it" is in the order attached.
+        let earlier_id = "00000000-0000-7000-8000-000000000001";
+        s.when(
+            json!({"type": "attach_evidence", "action_id": ACTION, "evidence_id": earlier_id,
+                       "title": "Caseload audit", "reference": "Audit pack, Feb 2019"}),
+        )
+        .unwrap();
         let events = s.when(confirm).unwrap();
         let Event::ImpactConfirmed(e) = &events[0] else {
             panic!()
         };
-        assert_eq!(e.evidence_ids.len(), 1, "all evidence when none is named");
+        let named: Vec<String> = e.evidence_ids.iter().map(|id| id.0.to_string()).collect();
+        assert_eq!(
+            named,
+            [EVIDENCE, earlier_id],
+            "all evidence, in the order attached, when none is named"
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! (as of, known at) moment is a search of its times and a short fold rather than a replay.
 //!
 //! An action's timeline also keeps its line of the plan after every event ([`ActionLine`]):
-//! the plan overview asks about every action at once, and an action's state (with all its
-//! evidence) is too big to clone a thousand times per question.
+//! the plan overview asks about every action at once, and an action's state (its texts, and
+//! a question's fold from a snapshot) costs too much to make a thousand times per question.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -22,14 +22,14 @@ use crate::times::SortedTimes;
 /// Snapshots are at least this many events apart, and at least [`EVENTS_PER_COPIED_ITEM`]
 /// times as many as the items a snapshot copies (`clone_weight`): the fold behind a question
 /// is at most that long, and taking snapshots costs a bounded amount per event however long a
-/// stream's history grows. (At a fixed spacing, an action with a thousand events and a hundred
-/// pieces of evidence copied each piece thirty times over.)
+/// stream's history grows. (At a fixed spacing, a plan with a hundred areas, forums and
+/// meetings and a thousand events would copy each of them thirty times over.)
 pub const SNAPSHOT_EVERY: usize = 32;
 
 /// Events between snapshots per item a snapshot copies: each event pays for copying half an
 /// item. At one, the copies were a tenth of a rebuild at 1,000,000 events and a sixth of the
-/// read model's memory; at two, a question about an action with a hundred pieces of evidence
-/// folds at most two hundred events.
+/// read model's memory; at two, a question about a visit with a hundred findings folds at
+/// most two hundred events.
 pub const EVENTS_PER_COPIED_ITEM: usize = 2;
 
 /// One recorded event of a stream, as the read models take it in (and a checkpoint keeps it).
@@ -404,10 +404,11 @@ impl<'a> TimelineRef<'a> {
     }
 }
 
-/// The items of a state's collections, which a clone of it copies one by one.
+/// The items of a state's collections, which a clone of it copies one by one. An action's
+/// evidence is shared by its copies, not copied.
 fn clone_weight(state: &AggregateState) -> usize {
     match state {
-        AggregateState::Action(s) => s.action.as_ref().map_or(0, |a| a.evidence.len()),
+        AggregateState::Action(_) => 0,
         AggregateState::Plan(s) => s
             .plan
             .as_ref()
@@ -575,30 +576,49 @@ mod tests {
         assert_answers_as_a_replay(timeline.view(), (0..150).step_by(7), (0..150).step_by(11));
     }
 
-    /// With more evidence than the fixed spacing, snapshots spread out to at least twice the
-    /// evidence each one copies, and every question still gets the answer of a full replay.
+    /// With more findings than the fixed spacing, a visit's snapshots spread out to at least
+    /// twice the findings each one copies, and every question still gets the answer of a full
+    /// replay.
     #[test]
     fn snapshots_spread_out_as_the_state_grows_and_still_answer_as_a_replay() {
-        use stocktake_domain::events::EvidenceAttached;
-        use stocktake_domain::ids::EvidenceId;
-        use stocktake_domain::text::Reference;
+        use stocktake_domain::events::{FindingLinked, FindingRecorded, VisitRecorded};
+        use stocktake_domain::ids::{FindingId, VisitId};
+        use stocktake_domain::FindingKind;
 
-        let mut timeline = action_timeline(&[]);
-        let action_id = ActionId(Uuid::from_u128(1));
+        let visit_id = VisitId(Uuid::from_u128(1));
+        let mut timeline = Kept::new(StreamRef {
+            stream_type: StreamType::Visit,
+            id: visit_id.into(),
+        });
+        timeline.push(entry(
+            1,
+            0,
+            0,
+            VisitRecorded {
+                visit_id,
+                plan_id: PlanId(Uuid::from_u128(2)),
+                number: 1,
+                started_on: at(0).date_naive(),
+                ended_on: at(1).date_naive(),
+                theme: Title::parse("Help and protection").unwrap(),
+            }
+            .into(),
+        ));
+        let finding = |i: u32| FindingId(Uuid::from_u128(1_000 + u128::from(i)));
         for i in 0..400u32 {
             let event: Event = if i < 150 {
-                EvidenceAttached {
-                    action_id,
-                    evidence_id: EvidenceId(Uuid::from_u128(1_000 + u128::from(i))),
-                    title: Title::parse(format!("Audit report {i}")).unwrap(),
-                    reference: Reference::parse(format!("audit/{i}")).unwrap(),
+                FindingRecorded {
+                    visit_id,
+                    finding_id: finding(i),
+                    kind: FindingKind::AreaForImprovement,
+                    text: Note::parse(format!("finding {i}")).unwrap(),
                 }
                 .into()
             } else {
-                ProgressRecorded {
-                    action_id,
-                    note: Note::parse(format!("update {i}")).unwrap(),
-                    rag: None,
+                FindingLinked {
+                    visit_id,
+                    finding_id: finding(i % 150),
+                    action_ids: vec![ActionId(Uuid::from_u128(5_000 + u128::from(i)))],
                 }
                 .into()
             };
@@ -609,14 +629,14 @@ mod tests {
             .chain(timeline.timeline.snapshots.iter().map(|s| s.upto))
             .collect();
         for pair in starts.windows(2) {
-            let evidence = timeline
+            let findings = timeline
                 .view()
                 .entries()
                 .take(pair[1])
-                .filter(|e| matches!(e.event, Event::EvidenceAttached(_)))
+                .filter(|e| matches!(e.event, Event::FindingRecorded(_)))
                 .count();
             assert!(
-                pair[1] - pair[0] >= SNAPSHOT_EVERY.max(EVENTS_PER_COPIED_ITEM * evidence),
+                pair[1] - pair[0] >= SNAPSHOT_EVERY.max(EVENTS_PER_COPIED_ITEM * findings),
                 "{starts:?}"
             );
         }
@@ -624,6 +644,34 @@ mod tests {
             timeline.timeline.snapshots.len() < 401 / SNAPSHOT_EVERY,
             "{starts:?}"
         );
+        assert_answers_as_a_replay(timeline.view(), (0..110).step_by(3), (0..115).step_by(13));
+    }
+
+    /// An action's evidence is shared by the copies of its state, not copied, so its
+    /// snapshots stay the fixed spacing apart however much evidence it gathers.
+    #[test]
+    fn an_actions_snapshots_keep_their_spacing_as_its_evidence_grows() {
+        use stocktake_domain::events::EvidenceAttached;
+        use stocktake_domain::ids::EvidenceId;
+        use stocktake_domain::text::Reference;
+
+        let mut timeline = action_timeline(&[]);
+        let action_id = ActionId(Uuid::from_u128(1));
+        for i in 0..400u32 {
+            let day = 1 + i / 4;
+            let event = EvidenceAttached {
+                action_id,
+                evidence_id: EvidenceId(Uuid::from_u128(1_000 + u128::from(i))),
+                title: Title::parse(format!("Audit report {i}")).unwrap(),
+                reference: Reference::parse(format!("audit/{i}")).unwrap(),
+            };
+            timeline.push(entry(u64::from(i) + 2, day, day + 3, event.into()));
+        }
+        let starts: Vec<usize> = timeline.timeline.snapshots.iter().map(|s| s.upto).collect();
+        let every: Vec<usize> = (1..=401 / SNAPSHOT_EVERY)
+            .map(|n| n * SNAPSHOT_EVERY)
+            .collect();
+        assert_eq!(starts, every);
         assert_answers_as_a_replay(timeline.view(), (0..110).step_by(3), (0..115).step_by(13));
     }
 

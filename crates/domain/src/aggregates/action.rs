@@ -1,11 +1,9 @@
 //! The action aggregate: one piece of work under a priority area, and everything that happens to it.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::aggregates::evidence::{Evidence, EvidenceList};
 use crate::aggregates::Facts;
 use crate::commands::*;
 use crate::error::{DomainError, EntityKind};
@@ -35,17 +33,10 @@ pub struct Action {
     /// The owner's last rating; cleared when the action closes.
     pub rag: Option<Rag>,
     pub rebaseline_count: u32,
-    /// Shared, not copied, by every copy of the state: evidence is only ever added, and the read
-    /// models keep a copy of an action's state every few dozen events.
-    pub evidence: BTreeMap<EvidenceId, Arc<Evidence>>,
+    /// In the order attached; shared, not copied, by every copy of the state (see
+    /// [`EvidenceList`]).
+    pub evidence: EvidenceList,
     pub impact_confirmed: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Evidence {
-    pub evidence_id: EvidenceId,
-    pub title: Title,
-    pub reference: Reference,
 }
 
 impl Action {
@@ -278,7 +269,7 @@ fn attach_evidence(c: &AttachEvidence, state: &ActionState) -> Result<Vec<Event>
     let evidence_id = c
         .evidence_id
         .ok_or_else(|| DomainError::rule("evidence_id", "is required"))?;
-    if action.evidence.contains_key(&evidence_id) {
+    if action.evidence.contains(evidence_id) {
         return Err(DomainError::already_exists(
             "evidence_id",
             EntityKind::Evidence,
@@ -314,7 +305,7 @@ fn confirm_impact(c: &ConfirmImpact, state: &ActionState) -> Result<Vec<Event>, 
     if let Some(unknown) = c
         .evidence_ids
         .iter()
-        .find(|id| !action.evidence.contains_key(id))
+        .find(|&&id| !action.evidence.contains(id))
     {
         return Err(DomainError::not_found(
             "evidence_ids",
@@ -323,7 +314,12 @@ fn confirm_impact(c: &ConfirmImpact, state: &ActionState) -> Result<Vec<Event>, 
         ));
     }
     let evidence_ids = if c.evidence_ids.is_empty() {
-        action.evidence.keys().copied().collect()
+        action
+            .evidence
+            .in_order()
+            .iter()
+            .map(|e| e.evidence_id)
+            .collect()
     } else {
         c.evidence_ids.clone()
     };
@@ -394,7 +390,7 @@ pub fn evolve_in_place(state: &mut ActionState, event: &Event) {
             status: ActionStatus::NotStarted,
             rag: None,
             rebaseline_count: 0,
-            evidence: BTreeMap::new(),
+            evidence: EvidenceList::default(),
             impact_confirmed: false,
         });
         return;
@@ -414,14 +410,11 @@ pub fn evolve_in_place(state: &mut ActionState, event: &Event) {
         Event::ActionOwnerAssigned(e) => action.owner = e.owner.clone(),
         Event::ProgressRecorded(e) if e.rag.is_some() => action.rag = e.rag,
         Event::EvidenceAttached(e) => {
-            action.evidence.insert(
-                e.evidence_id,
-                Arc::new(Evidence {
-                    evidence_id: e.evidence_id,
-                    title: e.title.clone(),
-                    reference: e.reference.clone(),
-                }),
-            );
+            action.evidence.push(Evidence {
+                evidence_id: e.evidence_id,
+                title: e.title.clone(),
+                reference: e.reference.clone(),
+            });
         }
         Event::ImpactConfirmed(_) => action.impact_confirmed = true,
         Event::ActionReopened(e) => {

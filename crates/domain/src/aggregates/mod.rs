@@ -3,6 +3,7 @@
 //! `evolve(state, &event) -> state` applies a recorded fact without judging it.
 
 pub mod action;
+pub mod evidence;
 pub mod measure;
 pub mod plan;
 pub mod visit;
@@ -18,6 +19,7 @@ use crate::ids::{ActionId, PlanId};
 use crate::stream::StreamType;
 
 pub use action::{Action, ActionState};
+pub use evidence::{Evidence, EvidenceList};
 pub use measure::{Measure, MeasureState};
 pub use plan::{Plan, PlanState};
 pub use visit::{Visit, VisitState};

@@ -50,7 +50,8 @@ pub fn action_detail(
             .map(ToString::to_string),
         evidence: action
             .evidence
-            .values()
+            .in_order()
+            .into_iter()
             .map(|e| EvidenceView {
                 evidence_id: e.evidence_id,
                 title: e.title.to_string(),
