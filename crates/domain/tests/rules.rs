@@ -396,6 +396,30 @@ mod action {
     }
 
     #[test]
+    fn impact_is_confirmed_against_the_evidence_named_when_every_piece_is_attached() {
+        let mut s = with_completed_action();
+        let second = "00000000-0000-7000-8000-000000000002";
+        for (id, title) in [(EVIDENCE, "Caseload report"), (second, "Caseload audit")] {
+            s.when(
+                json!({"type": "attach_evidence", "action_id": ACTION, "evidence_id": id,
+                          "title": title, "reference": "Performance pack, Jan 2019"}),
+            )
+            .unwrap();
+        }
+        let both = json!({"type": "confirm_impact", "action_id": ACTION, "note": "x",
+                          "evidence_ids": [second, OTHER_ACTION]});
+        assert_refused(s.when(both), "evidence_ids", "no evidence");
+        let named = json!({"type": "confirm_impact", "action_id": ACTION, "note": "x",
+                           "evidence_ids": [second, EVIDENCE]});
+        let events = s.when(named).unwrap();
+        let Event::ImpactConfirmed(e) = &events[0] else {
+            panic!()
+        };
+        let ids: Vec<String> = e.evidence_ids.iter().map(|id| id.0.to_string()).collect();
+        assert_eq!(ids, [second, EVIDENCE], "as the command named them");
+    }
+
+    #[test]
     fn impact_waits_for_completion() {
         let mut s = with_action_in_progress();
         s.when(

@@ -1,5 +1,7 @@
 //! The action aggregate: one piece of work under a priority area, and everything that happens to it.
 
+use std::collections::BTreeSet;
+
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -302,11 +304,13 @@ fn confirm_impact(c: &ConfirmImpact, state: &ActionState) -> Result<Vec<Event>, 
             ),
         ));
     }
-    if let Some(unknown) = c
-        .evidence_ids
-        .iter()
-        .find(|&&id| !action.evidence.contains(id))
-    {
+    // One walk of the list for every id named, rather than one walk per id.
+    let attached: BTreeSet<EvidenceId> = action
+        .evidence
+        .latest_first()
+        .map(|e| e.evidence_id)
+        .collect();
+    if let Some(unknown) = c.evidence_ids.iter().find(|id| !attached.contains(id)) {
         return Err(DomainError::not_found(
             "evidence_ids",
             EntityKind::Evidence,
