@@ -304,19 +304,6 @@ fn confirm_impact(c: &ConfirmImpact, state: &ActionState) -> Result<Vec<Event>, 
             ),
         ));
     }
-    // One walk of the list for every id named, rather than one walk per id.
-    let attached: BTreeSet<EvidenceId> = action
-        .evidence
-        .latest_first()
-        .map(|e| e.evidence_id)
-        .collect();
-    if let Some(unknown) = c.evidence_ids.iter().find(|id| !attached.contains(id)) {
-        return Err(DomainError::not_found(
-            "evidence_ids",
-            EntityKind::Evidence,
-            *unknown,
-        ));
-    }
     let evidence_ids = if c.evidence_ids.is_empty() {
         action
             .evidence
@@ -325,6 +312,19 @@ fn confirm_impact(c: &ConfirmImpact, state: &ActionState) -> Result<Vec<Event>, 
             .map(|e| e.evidence_id)
             .collect()
     } else {
+        // One walk of the list for every id named, rather than one walk per id.
+        let attached: BTreeSet<EvidenceId> = action
+            .evidence
+            .latest_first()
+            .map(|e| e.evidence_id)
+            .collect();
+        if let Some(unknown) = c.evidence_ids.iter().find(|id| !attached.contains(id)) {
+            return Err(DomainError::not_found(
+                "evidence_ids",
+                EntityKind::Evidence,
+                *unknown,
+            ));
+        }
         c.evidence_ids.clone()
     };
     Ok(vec![ImpactConfirmed {

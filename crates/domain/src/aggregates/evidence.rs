@@ -44,7 +44,7 @@ impl EvidenceList {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.latest.is_none()
+        self.len == 0
     }
 
     /// Attaches a piece after the others. Copies of the list made before keep what they had.
