@@ -133,6 +133,21 @@ impl Journal {
         Ok(())
     }
 
+    /// Takes back the frames from `from` (a frame's start) on, durably: its first byte becomes
+    /// a zero, which ends the journal there, and the file is synced. For a group the store
+    /// refused after its frame was written, so that the journal does not bring back at the
+    /// next open what its callers were told was not appended. Overwriting one byte of blocks
+    /// the file already has needs no room on the disk.
+    pub(crate) fn withdraw(&mut self, from: u64) -> Result<(), LogError> {
+        self.at(from)
+            .and_then(|()| self.file.write_all(&[0]))
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| LogError::io("could not withdraw a frame from", &self.path, e))?;
+        self.cursor = Some(from + 1);
+        self.len = from;
+        Ok(())
+    }
+
     /// Writes zeros from the end of the file to past `end`.
     fn extend_to(&mut self, end: u64) -> Result<(), LogError> {
         static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
@@ -598,5 +613,39 @@ mod tests {
         j.write(&mut f).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 8192);
         assert_eq!(j.read_frames().unwrap(), vec![vec![big]]);
+    }
+
+    #[test]
+    fn a_withdrawn_frame_ends_the_journal_and_the_next_is_written_in_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(dir.path(), 4096).unwrap();
+        let mut f = Frame::new();
+        f.push(b"kept");
+        j.write(&mut f).unwrap();
+        let refused_at = j.len();
+        for record in [&b"refused"[..], b"after it"] {
+            let mut f = Frame::new();
+            f.push(record);
+            j.write(&mut f).unwrap();
+        }
+        j.withdraw(refused_at).unwrap();
+        assert_eq!(j.len(), refused_at);
+        drop(j);
+        let mut j = Journal::open(dir.path(), 4096).unwrap();
+        assert_eq!(j.read_frames().unwrap(), vec![vec![b"kept".to_vec()]]);
+
+        // A writer that goes on after a withdrawal writes over the withdrawn frame.
+        let mut j = Journal::open(dir.path(), 4096).unwrap();
+        let mut f = Frame::new();
+        f.push(b"kept");
+        j.write(&mut f).unwrap();
+        j.withdraw(j.len()).unwrap();
+        let mut f = Frame::new();
+        f.push(b"next");
+        j.write(&mut f).unwrap();
+        assert_eq!(
+            j.read_frames().unwrap(),
+            vec![vec![b"kept".to_vec()], vec![b"next".to_vec()]]
+        );
     }
 }

@@ -109,23 +109,35 @@ pub(crate) fn run(
     applied: &Applied,
     rx: Receiver<Durable>,
 ) {
+    // Once an fsync has failed, no later one proves anything (see the module's docs).
+    let mut fsync_failed = false;
     while let Ok(first) = rx.recv() {
         let mut items = vec![first];
         items.extend(rx.try_iter());
         let store_too = items.iter().any(Durable::needs_store_sync);
         let inserted_up_to = items.iter().map(Durable::needs_seq).max().unwrap_or(0);
-        let synced = shared
-            .failure()
-            .and_then(|()| journal.sync())
-            .and_then(|()| if store_too { syncer.sync() } else { Ok(()) })
-            .and_then(|()| {
-                if applied.wait_for(inserted_up_to) {
-                    return Ok(());
-                }
-                shared.failure().and(Err(LogError::WriterFailed {
-                    reason: "a group could not be put into the store".to_owned(),
-                }))
-            });
+        // A group the writer put into the journal and the store is acknowledged once the
+        // journal is synced, even if the writer has failed since (at a later group, or making
+        // the store durable at a checkpoint): the next open would apply it from the journal
+        // anyway, so refusing it would tell its caller it was not appended when it was.
+        let synced = if fsync_failed {
+            shared.failure().and(Err(LogError::WriterFailed {
+                reason: "an earlier fsync of the journal failed".to_owned(),
+            }))
+        } else {
+            journal
+                .sync()
+                .and_then(|()| if store_too { syncer.sync() } else { Ok(()) })
+                .inspect_err(|_| fsync_failed = true)
+        }
+        .and_then(|()| {
+            if applied.wait_for(inserted_up_to) {
+                return Ok(());
+            }
+            shared.failure().and(Err(LogError::WriterFailed {
+                reason: "a group could not be put into the store".to_owned(),
+            }))
+        });
         match synced {
             Ok(()) => items.into_iter().for_each(|item| item.complete(&shared)),
             Err(e) => {

@@ -347,6 +347,7 @@ impl Writer {
         }
 
         let events = group.last_seq - self.last_seq;
+        let frame_start = self.journal.len();
         if events > 0 {
             let written = self.journal.write(&mut group.frame);
             if let Err(e) = self.note_failure(written) {
@@ -374,7 +375,19 @@ impl Writer {
             let head = keys::head_value(self.last_seq, &self.last_hash);
             let inserted = self.insert(&group.frame, &group.records, &head);
             if self.note_failure(inserted).is_err() {
-                // The sync stage fails the group rather than publish it.
+                // The sync stage fails the group rather than publish it, so the journal must
+                // not keep it either: the next open would apply it to the store, and a caller
+                // told that it was not appended would find it there (and, retrying, twice).
+                // Should even that fail, the refusal already noted stands, and the frame may
+                // come back at the next open: say so where an operator looks.
+                if let Err(e) = self.journal.withdraw(frame_start) {
+                    tracing::error!(
+                        error = %e,
+                        first_seq = self.last_seq - events + 1,
+                        last_seq = self.last_seq,
+                        "a refused group stays in the journal and may be applied at the next open"
+                    );
+                }
                 self.applied.fail();
                 self.frame = group.frame;
                 return;
