@@ -178,21 +178,34 @@ pub struct VerifyReport {
 /// Counters of the writer since the log was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogMetrics {
-    /// Groups committed, each with one flush and one fsync.
+    /// Groups committed: each one frame of the journal, one sled key, and an fsync that
+    /// covers it and every other group waiting when it began.
     pub groups: u64,
     /// Appends written (duplicates and refusals are not counted).
     pub commands: u64,
     /// Events written.
     pub events: u64,
+    /// `fdatasync`s of the journal that made groups durable.
+    #[serde(default)]
+    pub syncs: u64,
 }
 
 impl LogMetrics {
     /// Mean appends per group commit.
     pub fn mean_group_size(&self) -> f64 {
-        if self.groups == 0 {
-            0.0
-        } else {
-            self.commands as f64 / self.groups as f64
-        }
+        ratio(self.commands, self.groups)
+    }
+
+    /// Mean events made durable by one `fdatasync`: the batch the disk sees.
+    pub fn mean_events_per_sync(&self) -> f64 {
+        ratio(self.events, self.syncs)
+    }
+}
+
+fn ratio(count: u64, per: u64) -> f64 {
+    if per == 0 {
+        0.0
+    } else {
+        count as f64 / per as f64
     }
 }

@@ -346,6 +346,14 @@ pub(crate) fn decode_event(seq: u64, bytes: &[u8]) -> Result<StoredEvent, crate:
     Ok(record.to_stored_event())
 }
 
+impl StoredEvent {
+    /// The bytes this event takes as a stored record (the journal's and sled's), whatever its
+    /// request digest.
+    pub fn stored_len(&self) -> usize {
+        encoded_len(&fields_of(self, &[0; 32]))
+    }
+}
+
 /// The fields of a public envelope, for re-encoding on import.
 pub(crate) fn fields_of<'a>(e: &'a StoredEvent, prev_hash: &'a Hash) -> Fields<'a> {
     Fields {
@@ -511,6 +519,18 @@ mod tests {
             buf.len(),
             encoded_len(&sample(&prev, r#"{"status":"done"}"#))
         );
+    }
+
+    #[test]
+    fn a_stored_event_knows_its_record_length() {
+        let prev = [9u8; 32];
+        let data = r#"{"status":"done","note":"supervision audit started"}"#;
+        let mut buf = Vec::new();
+        encode(&sample(&prev, data), &mut buf);
+        let stored = Record::decode(&buf).unwrap().to_stored_event();
+        assert_eq!(stored.stored_len(), buf.len());
+        // 272 fixed bytes (with this stream type, event type and actor) and the payload.
+        assert_eq!(buf.len(), 272 + data.len());
     }
 
     #[test]

@@ -308,6 +308,13 @@ impl Shared {
         m.events += events;
     }
 
+    pub(crate) fn count_sync(&self) {
+        self.metrics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .syncs += 1;
+    }
+
     pub(crate) fn metrics(&self) -> LogMetrics {
         *self.metrics.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -139,7 +139,12 @@ pub(crate) fn run(
             }))
         });
         match synced {
-            Ok(()) => items.into_iter().for_each(|item| item.complete(&shared)),
+            Ok(()) => {
+                if items.iter().any(|item| item.needs_seq() > 0) {
+                    shared.count_sync();
+                }
+                items.into_iter().for_each(|item| item.complete(&shared));
+            }
             Err(e) => {
                 shared.fail(e.failure_reason());
                 items.into_iter().for_each(|item| item.fail(&e));

@@ -229,9 +229,21 @@ fn events_stored_as_group_commits_read_at_every_seq_and_from_every_position() {
                 });
             }
         });
+        let metrics = log.metrics();
         assert!(
-            log.metrics().groups < log.metrics().commands,
+            metrics.groups < metrics.commands,
             "some group commits held several commands"
+        );
+        let events = (0..6)
+            .map(|i| (0..20).map(|n| 1 + (i + n) % 3).sum::<u64>())
+            .sum::<u64>();
+        assert_eq!(metrics.events, events);
+        assert!(
+            (1..=metrics.groups).contains(&metrics.syncs),
+            "every fsync made at least one group durable: {metrics:?}"
+        );
+        assert!(
+            (metrics.mean_events_per_sync() - events as f64 / metrics.syncs as f64).abs() < 1e-9
         );
     }
     let log = open(dir.path());
