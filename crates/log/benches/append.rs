@@ -26,9 +26,6 @@ use uuid::Uuid;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Bytes of one stored record with this benchmark's payload.
-const RECORD_LEN: usize = 530;
-
 /// Appends per run, per concurrency level.
 const RUNS: [(usize, usize); 3] = [(1, 3_000), (16, 40_000), (64, 120_000)];
 
@@ -54,10 +51,13 @@ fn main() {
         payload.len()
     );
 
+    let record_len = stored_record_len(&base, &payload);
+    println!("one stored record: {record_len} bytes\n");
+
     // The limits next to the runs they bound: the disk's latency drifts
     // on a shared machine.
 
-    let raw_one = raw_sled(&base, 1, (2_000 / scale).max(1), RECORD_LEN);
+    let raw_one = raw_sled(&base, 1, (2_000 / scale).max(1), record_len);
     println!(
         "limit: raw sled apply_batch + flush + fdatasync, batches of 1:  {:>9.0} events/s ({:.0} µs per batch)",
         raw_one.0,
@@ -73,6 +73,7 @@ fn main() {
         .filter(|(a, _)| only.is_none_or(|o| o == *a))
         .collect();
     let mut results = Vec::new();
+    let mut limits = Vec::new();
     let mut last_log = None;
     let mut bare = None;
     for (appenders, total) in runs.iter().copied() {
@@ -80,39 +81,47 @@ fn main() {
         let log = Log::open(dir.path(), LogOptions::default()).expect("open");
         let total = (total / scale).max(appenders);
         let r = if appenders == 1 {
-            let (run, paired) = one_against_bare(&log, total, &payload, &base);
+            let (run, paired) = one_against_bare(&log, total, &payload, &base, record_len);
             bare = Some(paired);
             run
         } else {
             durable_appends(&log, appenders, total, &payload)
         };
         println!(
-            "durable appends, {appenders:>2} appenders: {:>9.0} events/s  p50 {:>7.0} µs  p99 {:>7.0} µs  ({} events in {:.2} s, mean group {:.1} appends)",
+            "durable appends, {appenders:>2} appenders: {:>9.0} events/s  p50 {:>7.0} µs  p99 {:>7.0} µs  ({} events in {:.2} s, mean group {:.1} appends, {:.1} events per fdatasync)",
             r.rate,
             micros(r.p50),
             micros(r.p99),
             r.events,
             r.elapsed.as_secs_f64(),
-            r.mean_group
+            r.mean_group,
+            r.events_per_sync
         );
+        if appenders > 1 {
+            // What the disk and sled do with batches of the size this run made durable at once.
+            let batch = r.events_per_sync.round().max(1.0) as usize;
+            let events = (40_000 / scale).max(batch);
+            let sled = raw_sled(&base, batch, events, record_len);
+            let disk = bare_group_fdatasync(&base, batch, events, record_len);
+            println!(
+                "  limits at batches of {batch}: raw sled apply_batch + flush + fdatasync {:>9.0} events/s ({:.0} µs per batch); bare write + fdatasync {:>9.0} events/s ({:.0} µs per batch)",
+                sled.0,
+                micros(sled.1),
+                disk.0,
+                micros(disk.1)
+            );
+            limits.push(BatchLimits {
+                appenders,
+                batch,
+                events,
+                sled: sled.0,
+                disk: disk.0,
+            });
+        }
         results.push(r);
         last_log = Some((dir, log));
     }
     let (log_dir, log) = last_log.expect("at least one run");
-    let record_len = log.read_all_as_stored(0, 1).expect("read")[0]
-        .data
-        .get()
-        .len()
-        + 232;
-
-    let many = results.last().expect("at least one run");
-    let group = many.mean_group.round().max(1.0) as usize;
-    let raw = raw_sled(&base, group, (40_000 / scale).max(group), record_len);
-    println!(
-        "\nlimit: raw sled apply_batch + flush + fdatasync, batches of {group}: {:>9.0} events/s ({:.0} µs per batch)",
-        raw.0,
-        micros(raw.1)
-    );
     let mut export = Vec::new();
     log.export(&mut export, &mut |_| {}).expect("export");
     // Whole-run figures of a second or so vary by tens of percent with the
@@ -154,7 +163,7 @@ fn main() {
     let bare = bare.unwrap_or_else(|| {
         // Only other concurrencies ran (profiling): one unpaired round.
         let events = (3_000 / scale).max(10);
-        let (rate, each) = bare_fdatasync(&base, events, RECORD_LEN);
+        let (rate, each) = bare_fdatasync(&base, events, record_len);
         let dir = tempfile::tempdir_in(&base).expect("temp dir");
         let log = Log::open(dir.path(), LogOptions::default()).expect("open");
         let blocking = blocking_appends(&log, events, &payload);
@@ -166,7 +175,7 @@ fn main() {
         }
     });
     println!(
-        "limit: bare write + fdatasync per event ({RECORD_LEN} bytes):   {:>9.0} events/s ({:.0} µs each)",
+        "limit: bare write + fdatasync per event ({record_len} bytes):   {:>9.0} events/s ({:.0} µs each)",
         bare.bare_rate,
         micros(bare.bare_each)
     );
@@ -177,14 +186,27 @@ fn main() {
         50_000.0,
         "events/s",
     );
-    report(
-        "64 appenders / raw sled batch+flush+fsync",
-        many.rate / raw.0 * 100.0,
-        50.0,
-        "%",
-    );
+    for (l, r) in limits.iter().zip(&results[results.len() - limits.len()..]) {
+        report(
+            &format!(
+                "{} appenders / raw sled, batches of {}",
+                l.appenders, l.batch
+            ),
+            r.rate / l.sled * 100.0,
+            50.0,
+            "%",
+        );
+        println!(
+            "  {:<56} {:>11.1} %",
+            format!(
+                "{} appenders / bare write+fdatasync, batches of {}",
+                l.appenders, l.batch
+            ),
+            r.rate / l.disk * 100.0
+        );
+    }
     println!(
-        "  {:<44} {:>11.1} %",
+        "  {:<56} {:>11.1} %",
         "1 appender (a tokio task) / bare write+fdatasync",
         bare.ratio * 100.0
     );
@@ -216,15 +238,40 @@ fn main() {
         None,
         n((2_000 / scale).max(1)),
     );
-    let sled = Some(("log.limit.sled_batch_group", raw.0));
+    for l in &limits {
+        result(
+            &format!("log.limit.sled_batch_{}w", l.appenders),
+            l.sled,
+            "events/s",
+            None,
+            None,
+            n(l.events),
+        );
+        result(
+            &format!("log.limit.write_fdatasync_{}w", l.appenders),
+            l.disk,
+            "events/s",
+            None,
+            None,
+            n(l.events),
+        );
+    }
     for ((appenders, _), r) in runs.iter().zip(&results) {
         let name = format!("log.append.{appenders}w");
-        let (target, reference) = match appenders {
-            64 => (Some(50_000.0), sled),
-            1 => (None, Some(("log.limit.write_fdatasync", bare.bare_rate))),
-            _ => (None, None),
+        let limit = limits.iter().find(|l| l.appenders == *appenders);
+        let target = (*appenders == 64).then_some(50_000.0);
+        let disk = match limit {
+            Some(l) => (format!("log.limit.write_fdatasync_{appenders}w"), l.disk),
+            None => ("log.limit.write_fdatasync".to_owned(), bare.bare_rate),
         };
-        result(&name, r.rate, "events/s", reference, target, Some(r.events));
+        result(
+            &name,
+            r.rate,
+            "events/s",
+            Some((&disk.0, disk.1)),
+            target,
+            Some(r.events),
+        );
         result(
             &format!("{name}.p50"),
             millis(r.p50),
@@ -241,24 +288,24 @@ fn main() {
             None,
             Some(r.events),
         );
+        result(
+            &format!("{name}.events_per_fdatasync"),
+            r.events_per_sync,
+            "events",
+            None,
+            None,
+            Some(r.events),
+        );
+        if let Some(l) = limit {
+            ratio_result(
+                &format!("{name}_vs_sled"),
+                (r.rate, "events/s"),
+                (&format!("log.limit.sled_batch_{appenders}w"), l.sled),
+                0.5,
+                Some(r.events),
+            );
+        }
     }
-    result(
-        "log.limit.sled_batch_group",
-        raw.0,
-        "events/s",
-        None,
-        None,
-        n((40_000 / scale).max(group)),
-    );
-    let last = format!("log.append.{}w", runs.last().expect("a run").0);
-    result(
-        &format!("{last}_vs_sled"),
-        many.rate / raw.0,
-        "ratio",
-        None,
-        Some(0.5),
-        Some(many.events),
-    );
     result(
         "log.append.1w_vs_write_fdatasync",
         bare.ratio,
@@ -324,6 +371,29 @@ fn result(
     println!("RESULT {line}");
 }
 
+/// A figure whose target is a floor on its ratio to `reference`.
+fn ratio_result(
+    name: &str,
+    (value, unit): (f64, &str),
+    reference: (&str, f64),
+    floor: f64,
+    size: Option<u64>,
+) {
+    let ratio = value / reference.1;
+    let line = serde_json::json!({
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "reference_name": reference.0,
+        "reference_value": reference.1,
+        "ratio": ratio,
+        "target": format!(">= {floor} of {}", reference.0),
+        "met": ratio >= floor,
+        "size": size,
+    });
+    println!("RESULT {line}");
+}
+
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -334,7 +404,7 @@ fn report(what: &str, value: f64, target: f64, unit: &str) {
     } else {
         format!("MISSED by {:.0}%", (1.0 - value / target) * 100.0)
     };
-    println!("  {what:<44} {value:>11.1} {unit:<8} target ≥ {target:>9.0}  {verdict}");
+    println!("  {what:<56} {value:>11.1} {unit:<8} target ≥ {target:>9.0}  {verdict}");
 }
 
 fn num_cpus() -> usize {
@@ -365,6 +435,20 @@ struct Run {
     p50: Duration,
     p99: Duration,
     mean_group: f64,
+    events_per_sync: f64,
+}
+
+/// What the disk and sled do with batches of the size a run of several appenders made durable
+/// with each `fdatasync`, measured right after it.
+struct BatchLimits {
+    appenders: usize,
+    batch: usize,
+    events: usize,
+    /// Raw sled: `apply_batch` + `flush` + `fdatasync` per batch, events/s.
+    sled: f64,
+    /// One `write` of the batch's records + `fdatasync`, events/s: what the journal's frame
+    /// costs the disk, with none of the log's work.
+    disk: f64,
 }
 
 /// Rounds of one appender and of bare `write` + `fdatasync`, alternating.
@@ -389,7 +473,13 @@ struct Paired {
 /// One appender against bare `write` + `fdatasync` in alternating rounds: a
 /// disk's flush latency drifts over seconds on a shared machine, so a ratio
 /// of two runs taken apart measures the drift as much as the log.
-fn one_against_bare(log: &Log, total: usize, payload: &str, base: &Path) -> (Run, Paired) {
+fn one_against_bare(
+    log: &Log,
+    total: usize,
+    payload: &str,
+    base: &Path,
+    record_len: usize,
+) -> (Run, Paired) {
     let per_round = (total / PAIRED_ROUNDS).max(1);
     let mut latencies = Vec::with_capacity(total);
     let mut elapsed = Duration::ZERO;
@@ -397,7 +487,7 @@ fn one_against_bare(log: &Log, total: usize, payload: &str, base: &Path) -> (Run
     let mut ratios = Vec::with_capacity(PAIRED_ROUNDS);
     let mut blocking_ratios = Vec::with_capacity(PAIRED_ROUNDS);
     for _ in 0..PAIRED_ROUNDS {
-        let (bare_rate, bare_each) = bare_fdatasync(base, per_round, RECORD_LEN);
+        let (bare_rate, bare_each) = bare_fdatasync(base, per_round, record_len);
         let (round, took) = timed_appends(log, 1, per_round, payload);
         ratios.push(round.len() as f64 / took.as_secs_f64() / bare_rate);
         let blocking = blocking_appends(log, per_round, payload);
@@ -487,6 +577,7 @@ fn summarize(log: &Log, mut latencies: Vec<Duration>, elapsed: Duration) -> Run 
         p50: pick(0.50),
         p99: pick(0.99),
         mean_group: log.metrics().mean_group_size(),
+        events_per_sync: log.metrics().mean_events_per_sync(),
     }
 }
 
@@ -558,6 +649,40 @@ fn bare_fdatasync(base: &Path, events: usize, record_len: usize) -> (f64, Durati
         events as f64 / elapsed.as_secs_f64(),
         elapsed / events as u32,
     )
+}
+
+/// The ceiling for the log's group commit on this disk: one `write` of `batch` records, then
+/// one `fdatasync`, as the journal does with a group's frame.
+fn bare_group_fdatasync(
+    base: &Path,
+    batch: usize,
+    events: usize,
+    record_len: usize,
+) -> (f64, Duration) {
+    let dir = tempfile::tempdir_in(base).expect("temp dir");
+    let mut f = File::create(dir.path().join("frames")).expect("file");
+    let frame = vec![b'x'; record_len * batch];
+    let batches = (events / batch).max(1);
+    let start = Instant::now();
+    for _ in 0..batches {
+        f.write_all(&frame).expect("write");
+        f.sync_data().expect("fdatasync");
+    }
+    let elapsed = start.elapsed();
+    (
+        (batches * batch) as f64 / elapsed.as_secs_f64(),
+        elapsed / batches as u32,
+    )
+}
+
+/// The bytes one stored record of this benchmark takes: one appended to a log of its own and
+/// read back, so that the limits write records of the log's own size.
+fn stored_record_len(base: &Path, payload: &str) -> usize {
+    let dir = tempfile::tempdir_in(base).expect("temp dir");
+    let log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    log.append_blocking(request(Uuid::new_v4(), 0, payload))
+        .expect("append");
+    log.read_all_as_stored(0, 1).expect("read")[0].stored_len()
 }
 
 /// Decodes the whole log page by page on this thread, in pages of 1,024
