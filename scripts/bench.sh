@@ -30,14 +30,21 @@ if [ ! -x "$pg_bin/initdb" ]; then
     fi
 fi
 export STOCKTAKE_PG_BIN="$pg_bin"
-if ! command -v valgrind >/dev/null && ! perf stat -e instructions true >/dev/null 2>&1; then
+# `perf stat` exits 0 on a VM without hardware counters too, saying `<not supported>`.
+if ! command -v valgrind >/dev/null &&
+    ! perf stat -e instructions true 2>&1 | grep -q '[0-9] *instructions'; then
     echo "bench.sh: installing valgrind for the profile of missed targets" >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null || true
 fi
 
-# The PostgreSQL data directory is made here so that it is stopped and removed even if the
-# suite is killed; the suite itself stops the server when it finishes or fails.
-pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/stocktake-pg-XXXXXX")"
+# One directory for the run, on the disk STOCKTAKE_BENCH_DIR names (else the temp dir): every
+# log the suite makes and the PostgreSQL peer's data, so both sides use the same disk, and a
+# killed run leaves nothing behind. The suite itself stops the server when it finishes or fails.
+run_dir="$(mktemp -d "${STOCKTAKE_BENCH_DIR:-${TMPDIR:-/tmp}}/stocktake-bench-XXXXXX")"
+chmod 0755 "$run_dir" # the peer runs as `postgres` when the suite runs as root
+export STOCKTAKE_BENCH_DIR="$run_dir"
+pg_dir="$run_dir/pg"
+mkdir "$pg_dir"
 export STOCKTAKE_BENCH_PG_DIR="$pg_dir"
 cleanup() {
     if [ -f "$pg_dir/data/postmaster.pid" ]; then
@@ -47,7 +54,7 @@ cleanup() {
             "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
         fi
     fi
-    rm -rf "$pg_dir"
+    rm -rf "$run_dir"
 }
 trap cleanup EXIT INT TERM
 

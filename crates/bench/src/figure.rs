@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// A figure with its reference (the limit or peer it is read against), its
-/// target and whether the target was met. A target is a floor or a ceiling
-/// on `value`; [`Figure::at_least`] and [`Figure::at_most`] say which.
+/// target and whether the target was met. A target is a floor on `value`
+/// ([`Figure::at_least`]) or a floor or ceiling on its ratio to the reference
+/// ([`Figure::ratio_at_least`], [`Figure::ratio_at_most`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figure {
     pub name: String,
@@ -104,9 +105,17 @@ impl Figure {
         self
     }
 
-    pub fn at_most(mut self, target: f64) -> Figure {
-        self.target = Some(Target::Number(target));
-        self.met = Some(self.value <= target);
+    /// A floor on the ratio to the reference set by [`Figure::against`], which `of` names.
+    pub fn ratio_at_least(mut self, target: f64, of: &str) -> Figure {
+        self.target = Some(Target::Text(format!(">= {target} of {of}")));
+        self.met = self.ratio.map(|r| r >= target);
+        self
+    }
+
+    /// A ceiling on the ratio to the reference set by [`Figure::against`], which `of` names.
+    pub fn ratio_at_most(mut self, target: f64, of: &str) -> Figure {
+        self.target = Some(Target::Text(format!("<= {target} of {of}")));
+        self.met = self.ratio.map(|r| r <= target);
         self
     }
 
@@ -117,10 +126,10 @@ impl Figure {
 
     /// Whether the target is a floor, the bound, and what it bounds
     /// (`value`, or `ratio` for words like ">= 0.60 of decode-only"). A
-    /// number's direction is read back from `met`.
+    /// number is a floor ([`Figure::at_least`]); ceilings are in words.
     pub fn bound(&self) -> Option<(bool, f64, f64)> {
         match self.target.as_ref()? {
-            Target::Number(t) => Some(((self.value >= *t) == self.met?, *t, self.value)),
+            Target::Number(t) => Some((true, *t, self.value)),
             Target::Text(text) => {
                 let (floor, t) = Target::parse_text(text)?;
                 let bounded = match self.ratio {
@@ -181,13 +190,26 @@ mod tests {
     }
 
     #[test]
-    fn a_ceiling_is_recognised_from_met() {
-        let over = Figure::new("disk", 3.0, "ratio").at_most(2.5);
-        assert_eq!(over.target_is_floor(), Some(false));
-        assert!((over.shortfall().unwrap() - 0.2).abs() < 1e-9);
-        let under = Figure::new("disk", 2.0, "ratio").at_most(2.5);
-        assert_eq!(under.target_is_floor(), Some(false));
-        assert_eq!(under.shortfall(), None);
+    fn a_target_on_the_ratio() {
+        let twice = Figure::new("side.stocktake.16w_vs_postgres", 45_000.0, "events/s")
+            .against("side.postgres.16w", 20_000.0)
+            .ratio_at_least(2.0, "the peer's rate");
+        assert_eq!(
+            (twice.met, twice.target_is_floor()),
+            (Some(true), Some(true))
+        );
+        let short = Figure::new("side.stocktake.16w_vs_postgres", 30_000.0, "events/s")
+            .against("side.postgres.16w", 20_000.0)
+            .ratio_at_least(2.0, "the peer's rate");
+        assert_eq!(short.met, Some(false));
+        assert!((short.shortfall().unwrap() - 0.25).abs() < 1e-9);
+        let big = Figure::new("disk.bytes_per_event_vs_jsonl", 3_000.0, "bytes")
+            .against("disk.jsonl_bytes_per_event", 1_000.0)
+            .ratio_at_most(2.5, "the JSON Lines export");
+        assert_eq!((big.met, big.target_is_floor()), (Some(false), Some(false)));
+        assert!((big.shortfall().unwrap() - 0.2).abs() < 1e-9);
+        let unmeasured = Figure::new("x", 1.0, "ms").ratio_at_most(2.5, "nothing");
+        assert_eq!(unmeasured.met, None);
     }
 
     #[test]

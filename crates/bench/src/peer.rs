@@ -64,15 +64,16 @@ pub fn bin_dir() -> Option<PathBuf> {
 
 impl Postgres {
     /// initdb in a fresh directory (in `STOCKTAKE_BENCH_PG_DIR` when set, so
-    /// that the script can clean up after a killed run) and `pg_ctl start`
-    /// on a free loopback port, sockets in the same directory.
-    pub fn start(bin: &Path) -> Result<Postgres, String> {
+    /// that the script can clean up after a killed run; else in `base`, where
+    /// the log's side is written, so both sides use the same disk) and
+    /// `pg_ctl start` on a free loopback port, sockets in the same directory.
+    pub fn start(bin: &Path, base: &Path) -> Result<Postgres, String> {
         let (temp, dir) = match std::env::var_os("STOCKTAKE_BENCH_PG_DIR") {
             Some(dir) => (None, PathBuf::from(dir)),
             None => {
                 let temp = tempfile::Builder::new()
                     .prefix("stocktake-pg-")
-                    .tempdir()
+                    .tempdir_in(base)
                     .map_err(|e| format!("a temporary directory for PostgreSQL: {e}"))?;
                 let dir = temp.path().to_owned();
                 (Some(temp), dir)

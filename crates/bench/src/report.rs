@@ -64,8 +64,8 @@ const GOALS: &[Goal] = &[
         source: "side by side",
     },
     Goal {
-        what: "≥ 50 % of raw sled batch + flush + fsync (64 writers)",
-        decides: |m| m.figure.name == "log.append.64w_vs_sled",
+        what: "≥ 50 % of raw sled batch + flush + fsync (16 and 64 writers, batches of the events each fsync made durable)",
+        decides: |m| m.figure.name.starts_with("log.append.") && m.figure.name.ends_with("_vs_sled"),
         source: "log bench",
     },
     Goal {
@@ -117,7 +117,7 @@ const GOALS: &[Goal] = &[
         source: "projections",
     },
     Goal {
-        what: "append p99 at 1M events within 1.5× of its value at 10k",
+        what: "append p99 at 1M events within 1.5× of its value at 10k (1, 16 and 64 writers)",
         decides: |m| {
             m.figure.name.starts_with("growth.append.") && m.figure.name.contains(".p99_vs_")
         },
@@ -152,7 +152,7 @@ impl Report<'_> {
             self.commit,
             self.minutes,
             if self.scale > 1 {
-                format!(", **every workload divided by {} (STOCKTAKE_BENCH_SCALE): not a full run**", self.scale)
+                format!(", **the log bench's, side-by-side and growth workloads divided by {} (STOCKTAKE_BENCH_SCALE; the projections and HTTP benches ran at full size): not a full run**", self.scale)
             } else {
                 String::new()
             },
@@ -281,14 +281,41 @@ impl Report<'_> {
         md
     }
 
+    /// `results.json`: the run (when, what code, on what machine, by which command) and its
+    /// figures, so that a later run can be set beside this one.
+    pub fn results(&self) -> serde_json::Value {
+        let m = self.machine;
+        let figures: Vec<&Figure> = self.figures.iter().map(|m| &m.figure).collect();
+        serde_json::json!({
+            "run": {
+                "started": self.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "minutes": (self.minutes * 10.0).round() / 10.0,
+                "commit": self.commit.replace('`', ""),
+                "command": self.command,
+                "scale": self.scale,
+                "machine": {
+                    "cores": m.cores,
+                    "cpu": m.cpu,
+                    "kernel": m.kernel,
+                    "memory": m.memory,
+                    "disk": m.disk,
+                },
+                "load_average": self.load.map(|l| serde_json::json!({
+                    "min": l.min, "mean": l.mean, "max": l.max, "samples": l.samples,
+                })),
+                "peer": self.peer,
+            },
+            "figures": figures,
+        })
+    }
+
     /// Replaces the generated part of `path` (or puts it after the title).
     pub fn write(&self, markdown: &Path, json: &Path) -> Result<(), String> {
         let old =
             std::fs::read_to_string(markdown).unwrap_or_else(|_| "# Performance\n".to_owned());
         let new = splice(&old, &self.markdown());
         std::fs::write(markdown, new).map_err(|e| format!("{}: {e}", markdown.display()))?;
-        let figures: Vec<&Figure> = self.figures.iter().map(|m| &m.figure).collect();
-        let text = serde_json::to_string_pretty(&figures).expect("figures are JSON") + "\n";
+        let text = serde_json::to_string_pretty(&self.results()).expect("figures are JSON") + "\n";
         if let Some(dir) = json.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
@@ -398,6 +425,43 @@ mod tests {
         assert!(second.contains("\nB\n") && !second.contains("\nA\n"));
         assert!(second.ends_with("## Event log\nanalysis\n"));
         assert_eq!(splice(&second, &format!("{BEGIN}\nB\n{END}\n")), second);
+    }
+
+    #[test]
+    fn results_say_which_run_they_come_from() {
+        let machine = Machine {
+            cores: 2,
+            cpu: "a CPU".into(),
+            kernel: "a kernel".into(),
+            memory: "24 GiB".into(),
+            disk: "/dev/vda ext4".into(),
+        };
+        let figures = [Measured {
+            source: "growth".into(),
+            figure: Figure::new("disk.bytes_per_event", 920.0, "bytes").size(1_000_000),
+        }];
+        let report = Report {
+            command: "just bench",
+            started: chrono::DateTime::parse_from_rfc3339("2026-11-30T17:30:00Z")
+                .unwrap()
+                .into(),
+            minutes: 4.04,
+            commit: "`abc1234`".into(),
+            machine: &machine,
+            load: None,
+            peer: None,
+            figures: &figures,
+            notes: &[],
+            profile: None,
+            scale: 1,
+        };
+        let results = report.results();
+        assert_eq!(results["run"]["commit"], "abc1234");
+        assert_eq!(results["run"]["started"], "2026-11-30T17:30:00Z");
+        assert_eq!(results["run"]["command"], "just bench");
+        assert_eq!(results["run"]["machine"]["cores"], 2);
+        assert_eq!(results["figures"][0]["name"], "disk.bytes_per_event");
+        assert_eq!(results["figures"][0]["size"], 1_000_000);
     }
 
     #[test]

@@ -12,10 +12,20 @@ use std::time::{Duration, Instant};
 /// How long a start may take before the run gives up on it.
 const START_LIMIT: Duration = Duration::from_secs(600);
 
+/// A start of the server, measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    /// From spawning the process to its first healthy answer.
+    pub elapsed: Duration,
+    /// The process's resident set at that answer: the read models built, the log open, nothing
+    /// yet asked of it.
+    pub resident_bytes: Option<u64>,
+}
+
 /// Spawns the server, waits for a healthy answer, stops it with SIGTERM
 /// (so it saves its read models' checkpoint) and returns the time to the
-/// answer.
-pub fn time_to_healthy(bin: &Path, data_dir: &Path) -> Result<Duration, String> {
+/// answer and the memory it then held.
+pub fn time_to_healthy(bin: &Path, data_dir: &Path) -> Result<Started, String> {
     // A file, not a pipe: nobody reads it while the server runs.
     let log = tempfile::tempfile().map_err(|e| format!("a file for the server's log: {e}"))?;
     let for_child = log.try_clone().map_err(|e| e.to_string())?;
@@ -32,11 +42,28 @@ pub fn time_to_healthy(bin: &Path, data_dir: &Path) -> Result<Duration, String> 
         .spawn()
         .map_err(|e| format!("starting {}: {e}", bin.display()))?;
     let result = wait_healthy(&mut child, start);
+    let resident_bytes = resident_bytes(child.id());
     let stopped = stop(&mut child);
     let with_log = |e: String| format!("{e}; its log ends: {}", tail(&log));
     let elapsed = result.map_err(with_log)?;
     stopped.map_err(with_log)?;
-    Ok(elapsed)
+    Ok(Started {
+        elapsed,
+        resident_bytes,
+    })
+}
+
+/// `VmRSS` of a running process, from `/proc` (Linux only; `None` elsewhere).
+fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_rss(&status)
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let mut words = line.split_whitespace().skip(1);
+    let kib: u64 = words.next()?.parse().ok()?;
+    (words.next()? == "kB").then_some(kib * 1024)
 }
 
 fn wait_healthy(child: &mut Child, start: Instant) -> Result<Duration, String> {
@@ -116,4 +143,22 @@ fn tail(mut log: &std::fs::File) -> String {
     let _ = log.read_to_string(&mut text);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_set_from_proc_status() {
+        let status = "Name:\tstocktake\nVmPeak:\t  900 kB\nVmRSS:\t  123456 kB\nThreads:\t9\n";
+        assert_eq!(parse_vm_rss(status), Some(123_456 * 1024));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        assert_eq!(parse_vm_rss("VmRSS:\t12 MB\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_resident_set() {
+        assert!(resident_bytes(std::process::id()).is_some_and(|b| b > 0));
+    }
 }
