@@ -136,7 +136,7 @@ pub enum TokenAction {
         name: String,
         /// viewer, editor or director.
         #[arg(long)]
-        role: String,
+        role: stocktake_gateway::tokens::Role,
     },
     /// List tokens (names and roles; tokens themselves are never stored).
     List {

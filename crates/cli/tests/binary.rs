@@ -39,3 +39,18 @@ fn an_unknown_subcommand_is_a_usage_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn an_unknown_role_is_a_usage_error_that_names_the_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_stocktake"))
+        .args(["token", "add", "--name", "auditor", "--role", "admin"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("viewer, editor, director"), "{said}");
+    assert!(output.stdout.is_empty());
+}
