@@ -303,6 +303,7 @@ fn rows(f: &Fixture, token: &str) -> Vec<Row> {
         Row::json("If-Match invalid UTF-8", 400, progress("x")).header("If-Match", b"\"\xff\"".to_vec()),
         Row::json("If-Match stale", 409, progress("x")).header("If-Match", "\"1\""),
         Row::json("If-Match ahead", 409, progress("x")).header("If-Match", "\"999\""),
+        Row::json("If-Match on an unknown action", 404, json!({"type": "record_progress", "action_id": id(), "note": "x"})).header("If-Match", "\"3\""),
         Row::json("If-Match against expected_version", 400, json!({"type": "record_progress", "action_id": action, "note": "x", "expected_version": 2})).header("If-Match", "\"3\""),
         Row::json("Idempotency-Key of 201 characters", 400, progress("x")).header("Idempotency-Key", "k".repeat(201)),
         Row::json("Idempotency-Key of 6,000 characters", 400, progress("x")).header("Idempotency-Key", "k".repeat(6_000)),
@@ -334,6 +335,11 @@ fn rows(f: &Fixture, token: &str) -> Vec<Row> {
         Row::get("known_at 30 February", 400, format!("/api/v1/plans/{plan}?known_at=2019-02-30")),
         Row::get("query with invalid UTF-8", 400, format!("/api/v1/plans/{plan}?as_of=%FF")),
         Row::get("since after until", 400, format!("/api/v1/plans/{plan}/changes?since=2019-01-01&until=2018-01-01")),
+        Row::get("since after as_of", 400, format!("/api/v1/plans/{plan}/changes?since=2019-01-01&as_of=2018-01-01")),
+        Row::get("as_of misspelt", 400, format!("/api/v1/plans/{plan}?asof=2018-01-01")),
+        Row::get("a parameter no route takes", 400, format!("/api/v1/actions/{action}?colour=red")),
+        Row::get("as_of on the log", 400, "/api/v1/events?as_of=2018-01-01"),
+        Row::get("known_at on verify", 400, "/api/v1/verify?known_at=2018-01-01"),
         Row::get("Last-Event-ID a word", 400, "/api/v1/events/stream").header("Last-Event-ID", "latest"),
         // Methods.
         Row::get("DELETE a plan", 405, format!("/api/v1/plans/{plan}")).method("DELETE"),
@@ -544,4 +550,121 @@ async fn every_bad_request_gets_its_status_and_a_problem_and_changes_nothing() {
     let verify = client.get("/api/v1/verify").await;
     assert_eq!(verify.body["ok"], true);
     eprintln!("hostile: {} rows, all refused as documented", rows.len());
+}
+
+#[tokio::test]
+async fn refusals_of_a_command_name_the_field_they_are_about() {
+    let server = Server::start();
+    let client = server.client();
+    let f = fixture(&client).await;
+    let head = client.head().await;
+    let unknown = id();
+    let cases = [
+        (
+            json!({"type": "record_progress", "action_id": unknown, "note": "x"}),
+            404,
+            "action_id",
+            format!("no action with id {unknown}"),
+        ),
+        (
+            json!({"type": "add_action", "action_id": f.action, "plan_id": f.plan, "area_id": f.area, "title": "T", "owner": "O", "due_on": "2019-01-01"}),
+            409,
+            "action_id",
+            format!("an action with id {} already exists", f.action),
+        ),
+        (
+            json!({"type": "create_plan", "plan_id": f.action, "title": "T", "organisation": "O"}),
+            409,
+            "plan_id",
+            format!(
+                "the id {} is already in use by something other than a plan",
+                f.action
+            ),
+        ),
+    ];
+    for (command, status, field, message) in cases {
+        let reply = client.command(&command).await;
+        assert_problem(&reply, status);
+        assert_eq!(
+            reply.body["errors"],
+            json!([{"field": field, "message": message}]),
+            "{command}"
+        );
+        assert_eq!(reply.body["detail"], format!("{field}: {message}"));
+    }
+    assert_eq!(client.head().await, head);
+}
+
+/// A body cut short of its `Content-Length` is a bad request, not one too large.
+#[tokio::test]
+async fn a_body_shorter_than_its_length_is_a_bad_request() {
+    use std::io::{Read, Write};
+    let server = Server::start();
+    let client = server.client();
+    let head = client.head().await;
+    let address = client
+        .base
+        .strip_prefix("http://")
+        .expect("an http base")
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).expect("connects");
+    let body = br#"{"type":"record_progress""#;
+    let request = format!(
+        "POST /api/v1/commands HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.token,
+        body.len() + 100
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("the head is sent");
+    stream.write_all(body).expect("part of the body is sent");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("the rest never comes");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains(r#""field":"body""#), "{answer}");
+    assert_eq!(client.head().await, head);
+}
+
+/// `as_of` on the changes is the end of the window when `until` is left out; any parameter a
+/// route does not take is refused by name.
+#[tokio::test]
+async fn query_parameters_are_the_documented_ones() {
+    let server = Server::start();
+    let client = server.client();
+    let f = fixture(&client).await;
+    let changes =
+        |query: &str| format!("/api/v1/plans/{}/changes?since=2017-01-01&{query}", f.plan);
+    let by_as_of = client.get(&changes("as_of=2018-06-30")).await;
+    let by_until = client.get(&changes("until=2018-06-30")).await;
+    assert_eq!(by_as_of.status, 200, "{}", by_as_of.text);
+    assert_eq!(by_as_of.body["changes"], by_until.body["changes"]);
+    let now = client.get(&changes("")).await;
+    assert_ne!(
+        by_as_of.body["changes"], now.body["changes"],
+        "the fixture changed after mid-2018"
+    );
+
+    let misspelt = client
+        .get(&format!("/api/v1/plans/{}?asof=2018-06-30", f.plan))
+        .await;
+    assert_problem(&misspelt, 400);
+    assert_eq!(misspelt.body["errors"][0]["field"], "asof");
+    let message = misspelt.body["errors"][0]["message"]
+        .as_str()
+        .expect("a message");
+    assert!(
+        message.contains("this route takes as_of, known_at"),
+        "{message}"
+    );
+    let on_the_log = client.get("/api/v1/events?known_at=2018-06-30").await;
+    assert_problem(&on_the_log, 400);
+    let message = on_the_log.body["errors"][0]["message"]
+        .as_str()
+        .expect("a message");
+    assert!(message.contains("takes after, limit"), "{message}");
 }

@@ -178,7 +178,11 @@ impl Command {
             StreamType::Visit => ("visit_id", EntityKind::Visit),
         };
         if self.target_is_new() {
-            DomainError::already_exists(field, kind, target.id)
+            DomainError::IdInUse {
+                field,
+                kind,
+                id: target.id,
+            }
         } else {
             DomainError::not_found(field, kind, target.id)
         }

@@ -137,7 +137,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route; see /api/v1/openapi.json".into())
+    ApiError::not_found("no such route; see /api/v1/openapi.json")
 }
 
 async fn method_not_allowed(method: axum::http::Method) -> ApiError {

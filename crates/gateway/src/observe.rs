@@ -96,7 +96,8 @@ where
         let state = self.state.clone();
         Box::pin(async move {
             let Ok(response) = future.await;
-            let response = problem_for_bare_errors(response.into_response()).await;
+            let is_command = method == "POST" && route == "/api/v1/commands";
+            let response = problem_for_bare_errors(response.into_response(), is_command).await;
             let failure = response.extensions().get::<ServerFailure>();
             if failure.is_some() || response.status().is_server_error() {
                 let request_id = request_id.as_ref().and_then(|v| v.to_str().ok());
@@ -151,7 +152,7 @@ fn route_label(matched: Option<&MatchedPath>) -> Cow<'static, str> {
 
 /// Layers below the handlers (body limit, timeout) answer in plain text; clients get every
 /// error in one shape.
-async fn problem_for_bare_errors(response: Response) -> Response {
+async fn problem_for_bare_errors(response: Response, is_command: bool) -> Response {
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -171,12 +172,58 @@ async fn problem_for_bare_errors(response: Response) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::PayloadTooLarge { limit: BODY_LIMIT }.into_response()
         }
-        StatusCode::REQUEST_TIMEOUT => {
-            let mut timeout =
-                ApiError::Unavailable("the request took too long".into()).into_response();
-            *timeout.status_mut() = StatusCode::REQUEST_TIMEOUT;
-            timeout
+        StatusCode::REQUEST_TIMEOUT => ApiError::Timeout {
+            detail: timeout_detail(is_command),
         }
+        .into_response(),
         _ => response,
+    }
+}
+
+/// A command cut off by the timeout may already be on its way into the log, which goes on
+/// without the request: its sender learns its outcome by sending it again with the same
+/// `Idempotency-Key`, which records it at most once.
+fn timeout_detail(is_command: bool) -> String {
+    let limit = crate::REQUEST_TIMEOUT.as_secs();
+    if is_command {
+        format!(
+            "the command took longer than {limit} s and may still have been recorded: send it \
+             again with the same Idempotency-Key to learn its outcome without recording it twice"
+        )
+    } else {
+        format!("the request took longer than {limit} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn problem_of(response: Response, is_command: bool) -> (StatusCode, serde_json::Value) {
+        let response = problem_for_bare_errors(response, is_command).await;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .expect("a body");
+        (status, serde_json::from_slice(&bytes).expect("JSON"))
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_a_408_problem_that_tells_a_command_how_to_learn_its_outcome() {
+        let timed_out = || StatusCode::REQUEST_TIMEOUT.into_response();
+        let (status, problem) = problem_of(timed_out(), true).await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(problem["status"], 408);
+        assert_eq!(
+            problem["type"],
+            "https://stocktake.invalid/problems/timeout"
+        );
+        let detail = problem["detail"].as_str().expect("a detail");
+        assert!(detail.contains("may still have been recorded"), "{detail}");
+        assert!(detail.contains("Idempotency-Key"), "{detail}");
+
+        let (status, problem) = problem_of(timed_out(), false).await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(problem["detail"], "the request took longer than 30 s");
     }
 }

@@ -3,6 +3,9 @@
 //! Written by hand beside the routes; a test checks that every documented route exists and
 //! every route is documented.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -35,6 +38,30 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 pub async fn serve(_: Caller) -> Response {
     Json(document()).into_response()
+}
+
+/// The query parameters each `GET` route of the document takes, by route pattern: what the
+/// server accepts, so that the document and the server cannot disagree.
+pub fn query_parameters() -> &'static HashMap<String, Vec<String>> {
+    static TAKEN: LazyLock<HashMap<String, Vec<String>>> = LazyLock::new(|| {
+        let document = document();
+        let mut taken = HashMap::new();
+        let Some(paths) = document["paths"].as_object() else {
+            return taken;
+        };
+        for (route, item) in paths {
+            let names = item["get"]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "query")
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect();
+            taken.insert(route.clone(), names);
+        }
+        taken
+    });
+    &TAKEN
 }
 
 fn moment_params() -> Value {
@@ -281,8 +308,8 @@ fn base_document(object: Value) -> Value {
             "/api/v1/plans/{plan_id}/changes": read("What changed between two times",
                 with(json!([path_param("plan_id"),
                     {"name": "since", "in": "query", "required": true, "schema": time_schema(), "description": "The start of the window (a date means the start of that day); not after `until`."},
-                    {"name": "until", "in": "query", "required": false, "schema": time_schema(), "description": "The end of the window (a date means the end of that day); now when left out."}]),
-                    json!([{"name": "known_at", "in": "query", "required": false, "schema": time_schema()}])),
+                    {"name": "until", "in": "query", "required": false, "schema": time_schema(), "description": "The end of the window (a date means the end of that day); `as_of` when left out, else now."}]),
+                    moment_params()),
                 json!({"type": "object", "required": ["changes"]}), &auth_errors),
             "/api/v1/plans/{plan_id}/drift": read("Drift and delay",
                 with(json!([path_param("plan_id"), {"name": "stale_days", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 3650}}]), moment_params()),

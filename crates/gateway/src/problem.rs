@@ -28,12 +28,16 @@ pub enum ApiError {
     Unauthorized,
     #[error("the {role} role may not {what}")]
     Forbidden { role: &'static str, what: String },
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{detail}")]
+    NotFound {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     #[error("{detail}")]
     Conflict {
         detail: String,
         current_version: Option<u64>,
+        errors: Vec<FieldError>,
     },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -48,6 +52,8 @@ pub enum ApiError {
     },
     #[error("the event log is unavailable")]
     Unavailable(String),
+    #[error("{detail}")]
+    Timeout { detail: String },
     #[error("an internal error occurred")]
     Internal(String),
 }
@@ -74,6 +80,14 @@ impl ApiError {
         }
     }
 
+    /// Something the request names does not exist (a route, or an id outside a command).
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        ApiError::NotFound {
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::BadRequest { .. } => (
@@ -91,7 +105,7 @@ impl ApiError {
                 "forbidden",
                 "Not allowed for this role",
             ),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::PayloadTooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -118,6 +132,11 @@ impl ApiError {
                 "unavailable",
                 "The event log is unavailable",
             ),
+            ApiError::Timeout { .. } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "The request took too long",
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -138,15 +157,18 @@ impl IntoResponse for ApiError {
             ApiError::Internal(reason) | ApiError::Unavailable(reason) => {
                 Some(ServerFailure(reason.clone()))
             }
+            ApiError::Timeout { detail } => Some(ServerFailure(detail.clone())),
             _ => None,
         };
         let (errors, current_version) = match &self {
-            ApiError::BadRequest { errors, .. } | ApiError::Unprocessable { errors, .. } => {
-                (errors.clone(), None)
-            }
+            ApiError::BadRequest { errors, .. }
+            | ApiError::Unprocessable { errors, .. }
+            | ApiError::NotFound { errors, .. } => (errors.clone(), None),
             ApiError::Conflict {
-                current_version, ..
-            } => (Vec::new(), *current_version),
+                current_version,
+                errors,
+                ..
+            } => (errors.clone(), *current_version),
             _ => (Vec::new(), None),
         };
         let kind = format!("https://stocktake.invalid/problems/{slug}");
@@ -183,18 +205,19 @@ pub(crate) struct ServerFailure(pub(crate) String);
 
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
-        let field = error.field().unwrap_or("command").to_owned();
         let detail = error.to_string();
+        let errors = vec![FieldError {
+            field: error.field().unwrap_or("command").to_owned(),
+            message: error.message(),
+        }];
         match error {
-            DomainError::NotFound { .. } => ApiError::NotFound(detail),
-            DomainError::AlreadyExists { .. } => ApiError::Conflict {
+            DomainError::NotFound { .. } => ApiError::NotFound { detail, errors },
+            DomainError::AlreadyExists { .. } | DomainError::IdInUse { .. } => ApiError::Conflict {
                 detail,
                 current_version: None,
+                errors,
             },
-            DomainError::Rule { message, .. } => ApiError::Unprocessable {
-                detail,
-                errors: vec![FieldError { field, message }],
-            },
+            DomainError::Rule { .. } => ApiError::Unprocessable { detail, errors },
         }
     }
 }
@@ -206,6 +229,7 @@ impl From<CommandError> for ApiError {
             CommandError::Conflict { current, .. } => ApiError::Conflict {
                 detail: error.to_string(),
                 current_version: Some(current),
+                errors: Vec::new(),
             },
             CommandError::IdempotencyMismatch => ApiError::Unprocessable {
                 detail: error.to_string(),
@@ -219,6 +243,7 @@ impl From<CommandError> for ApiError {
             CommandError::Refused(reason) => ApiError::Conflict {
                 detail: reason,
                 current_version: None,
+                errors: Vec::new(),
             },
         }
     }
@@ -226,7 +251,7 @@ impl From<CommandError> for ApiError {
 
 impl From<NotFound> for ApiError {
     fn from(error: NotFound) -> Self {
-        ApiError::NotFound(error.to_string())
+        ApiError::not_found(error.to_string())
     }
 }
 

@@ -460,6 +460,10 @@ fn decide_on(
     let command = &request.command;
     if let Some(expected) = request.expected_version {
         if expected != loaded.version {
+            if loaded.version == 0 && !command.target_is_new() {
+                // Nothing to be at any version: what the command names does not exist.
+                return Err(CommandError::Domain(command.wrong_kind(target)));
+            }
             return Err(CommandError::Conflict {
                 stream_type: target.stream_type,
                 expected,

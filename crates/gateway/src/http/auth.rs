@@ -24,8 +24,7 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(bearer_token)
             .ok_or(ApiError::Unauthorized)?;
         state
             .tokens()
@@ -33,6 +32,14 @@ impl FromRequestParts<AppState> for Caller {
             .map(Caller)
             .ok_or(ApiError::Unauthorized)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme's name is
+/// case-insensitive (RFC 9110, 11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 impl Caller {
@@ -53,6 +60,26 @@ impl Caller {
                 role: self.0.role.as_str(),
                 what: format!("give the command {}", command.type_name()),
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        for header in [
+            "Bearer stk_1",
+            "bearer stk_1",
+            "BEARER  stk_1 ",
+            " Bearer stk_1",
+        ] {
+            assert_eq!(bearer_token(header), Some("stk_1"), "{header:?}");
+        }
+        for header in ["Basic stk_1", "Bearer", "Bearer ", "Bearerstk_1", "stk_1"] {
+            assert_eq!(bearer_token(header), None, "{header:?}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `POST /api/v1/commands`: JSON in, decided events durable in the log, their positions out.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -50,9 +50,10 @@ pub async fn post_command(
     let body = Bytes::from_request(Request::from_parts(parts, body), &state)
         .await
         .map_err(|rejection| match rejection {
-            BytesRejection::FailedToBufferBody(_) => {
+            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
                 ApiError::PayloadTooLarge { limit: BODY_LIMIT }
             }
+            // A body cut short of its Content-Length, or badly chunked.
             other => ApiError::bad_field("body", other.body_text()),
         })?;
     let original: Value = serde_json::from_slice(&body)

@@ -99,7 +99,12 @@ pub struct Verification {
     pub problem: Option<String>,
 }
 
-pub async fn verify(State(state): State<AppState>, _: Caller) -> Result<Response, ApiError> {
+pub async fn verify(
+    State(state): State<AppState>,
+    _: Caller,
+    // Read for its check that the query names nothing this route does not take.
+    _: Params,
+) -> Result<Response, ApiError> {
     let log = state.log().clone();
     let report: VerifyReport = tokio::task::spawn_blocking(move || log.verify(&mut |_| {}))
         .await

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRequestParts, MatchedPath, Query};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use stocktake_domain::TimeInput;
@@ -21,8 +21,39 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_field("query", e.body_text()))?;
+        if let Some(route) = parts.extensions.get::<MatchedPath>() {
+            only_taken(route.as_str(), &map)?;
+        }
         Ok(Params(map))
     }
+}
+
+/// Refuses a parameter the route does not take (as the OpenAPI document lists them): a
+/// misspelt `as_of` would otherwise be answered about now, as if it were right.
+fn only_taken(route: &str, query: &HashMap<String, String>) -> Result<(), ApiError> {
+    let Some(taken) = crate::openapi::query_parameters().get(route) else {
+        return Ok(());
+    };
+    let mut unknown: Vec<&String> = query.keys().filter(|k| !taken.contains(k)).collect();
+    unknown.sort();
+    let Some(first) = unknown.first() else {
+        return Ok(());
+    };
+    let field: String = first.chars().take(40).collect();
+    let takes = if taken.is_empty() {
+        "this route takes no query parameters".to_owned()
+    } else {
+        format!("this route takes {}", taken.join(", "))
+    };
+    let message = if matches!(first.as_str(), "as_of" | "known_at") {
+        format!(
+            "is not taken here: the log's routes serve every event as recorded, with its \
+             recorded and effective times; {takes}"
+        )
+    } else {
+        format!("is not a parameter of this route; {takes}")
+    };
+    Err(ApiError::bad_field(field, message))
 }
 
 impl Params {

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use stocktake_domain::{ActionId, MeasureId, PlanId, VisitId};
-use stocktake_projections::views::{action, changes, drift, measure, overview, visit};
+use stocktake_projections::views::{action, changes, drift, measure, overview, visit, Moment};
 use uuid::Uuid;
 
 use super::auth::Caller;
@@ -17,7 +17,7 @@ use crate::state::AppState;
 /// A path id that is not a UUID names nothing: 404, as for an unknown id.
 fn id<T: From<Uuid>>(raw: &str, kind: &str) -> Result<T, ApiError> {
     raw.parse::<Uuid>().map(T::from).map_err(|_| {
-        ApiError::NotFound(format!(
+        ApiError::not_found(format!(
             "no {kind} with id `{}`",
             raw.chars().take(64).collect::<String>()
         ))
@@ -78,7 +78,10 @@ pub async fn plan_changes(
 ) -> Result<Response, ApiError> {
     let plan_id: PlanId = id(&plan_id, "plan")?;
     let now = state.now();
-    let until = params.time("until")?.unwrap_or(now);
+    let until = match params.time("until")? {
+        Some(until) => until,
+        None => params.time("as_of")?.unwrap_or(now),
+    };
     let since = params
         .start_time("since")?
         .ok_or_else(|| ApiError::bad_field("since", "is required: a date or RFC 3339 time"))?;
@@ -138,6 +141,15 @@ pub async fn plan_activity(
     .into_response())
 }
 
+/// A list of a plan's measures or visits, with the moment it describes.
+#[derive(serde::Serialize)]
+struct Listed<T: serde::Serialize> {
+    #[serde(flatten)]
+    items: T,
+    #[serde(flatten)]
+    moment: Moment,
+}
+
 pub async fn plan_measures(
     State(state): State<AppState>,
     _: Caller,
@@ -147,9 +159,13 @@ pub async fn plan_measures(
     let plan_id: PlanId = id(&plan_id, "plan")?;
     let at = params.at()?;
     let model = state.read_model().await;
-    overview::plan_overview(&model, plan_id, &at, state.now())?;
+    let moment = overview::plan_overview(&model, plan_id, &at, state.now())?.moment;
     let measures = measure::plan_measures(&model, plan_id, &at, state.now());
-    Ok(Json(serde_json::json!({ "measures": measures })).into_response())
+    Ok(Json(Listed {
+        items: serde_json::json!({ "measures": measures }),
+        moment,
+    })
+    .into_response())
 }
 
 pub async fn plan_visits(
@@ -161,9 +177,13 @@ pub async fn plan_visits(
     let plan_id: PlanId = id(&plan_id, "plan")?;
     let at = params.at()?;
     let model = state.read_model().await;
-    overview::plan_overview(&model, plan_id, &at, state.now())?;
+    let moment = overview::plan_overview(&model, plan_id, &at, state.now())?.moment;
     let visits = visit::plan_visits(&model, plan_id, &at, state.now());
-    Ok(Json(serde_json::json!({ "visits": visits })).into_response())
+    Ok(Json(Listed {
+        items: serde_json::json!({ "visits": visits }),
+        moment,
+    })
+    .into_response())
 }
 
 pub async fn get_action(
