@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use stocktake_tests::{add_token, assert_problem, Client, Reply, Server};
+use stocktake_tests::{add_token, assert_problem, Client, Launch, Reply, Server};
 use uuid::Uuid;
 
 fn id() -> String {
@@ -541,6 +541,56 @@ async fn graceful_shutdown_loses_no_acknowledged_command() {
         client.get(&format!("/api/v1/plans/{plan}")).await.status,
         200
     );
+}
+
+/// A client that sends half a request and then nothing does not hold a stop up past its
+/// grace: the server goes without it, still makes the log durable, and exits 0.
+#[tokio::test]
+async fn a_half_sent_request_does_not_hold_a_stop_up() {
+    use std::io::Write;
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let data_dir = temp.path().join("data");
+    let (mut server, stderr) = Server::launch(
+        &data_dir,
+        &Launch {
+            args: vec!["--shutdown-grace".into(), "1".into()],
+            capture_stderr: true,
+            ..Launch::default()
+        },
+    );
+    let client = server.client();
+    let (_, _, action) = plan_with_action(&client).await;
+    let reply = client
+        .command(
+            &json!({"type": "record_progress", "action_id": action, "note": "Before the stop"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let address = client
+        .base
+        .strip_prefix("http://")
+        .expect("an http base")
+        .to_owned();
+    let mut stalled = std::net::TcpStream::connect(&address).expect("connects");
+    stalled
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n").as_bytes())
+        .expect("half a head is sent");
+    let asked = std::time::Instant::now();
+    assert!(server.terminate(), "stocktake did not exit 0 on SIGTERM");
+    let took = asked.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "the stop took {took:?} with a grace of 1 s"
+    );
+    let said = stderr.text();
+    assert!(said.contains("grace ran out"), "{said}");
+    drop(stalled);
+    let restarted = Server::start_on(&data_dir, &[]);
+    let history = restarted
+        .client()
+        .get(&format!("/api/v1/actions/{action}/history"))
+        .await;
+    assert!(history.text.contains("Before the stop"), "{}", history.text);
 }
 
 #[tokio::test]

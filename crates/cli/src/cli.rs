@@ -36,6 +36,11 @@ pub enum Command {
         /// Load the demo journey first when the log is empty.
         #[arg(long)]
         demo: bool,
+        /// How long a stop (SIGINT, SIGTERM) waits for connections still open before it goes
+        /// without them. Requests time out after 30 s, so by then none is in flight: what is
+        /// left is a client that never finished sending a request.
+        #[arg(long, value_name = "SECONDS", default_value_t = 35)]
+        shutdown_grace: u64,
     },
     /// Load the demo journey (the Croydon improvement plan, 2017 to 2019) into an empty log.
     Demo {

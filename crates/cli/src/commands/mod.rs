@@ -8,11 +8,23 @@ mod serve;
 mod token;
 mod verify;
 
+use std::time::Duration;
+
 use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { data, listen, demo } => serve::run(&data.data_dir, listen, demo),
+        Command::Serve {
+            data,
+            listen,
+            demo,
+            shutdown_grace,
+        } => serve::run(
+            &data.data_dir,
+            listen,
+            demo,
+            Duration::from_secs(shutdown_grace),
+        ),
         Command::Demo { data } => demo::run(&data.data_dir),
         Command::Token { action } => token::run(action),
         Command::Plan {

@@ -15,7 +15,12 @@ use tracing_subscriber::EnvFilter;
 
 use crate::data_dir;
 
-pub fn run(data_dir: &Path, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
+pub fn run(
+    data_dir: &Path,
+    listen: SocketAddr,
+    demo: bool,
+    shutdown_grace: Duration,
+) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -38,7 +43,7 @@ pub fn run(data_dir: &Path, listen: SocketAddr, demo: bool) -> anyhow::Result<()
     ensure_a_director_token(data_dir)?;
     let projector = data_dir::project(&log, data_dir)?;
     let runtime = runtime_builder().build()?;
-    runtime.block_on(serve(data_dir, log, projector, listen))
+    runtime.block_on(serve(data_dir, log, projector, listen, shutdown_grace))
 }
 
 /// A fresh data directory gets a director token, written owner-only beside the data, so the
@@ -74,6 +79,7 @@ async fn serve(
     mut log: Log,
     mut projector: Projector,
     listen: SocketAddr,
+    shutdown_grace: Duration,
 ) -> anyhow::Result<()> {
     let socket = std::net::TcpListener::bind(listen)?;
     socket.set_nonblocking(true)?;
@@ -112,9 +118,18 @@ async fn serve(
                 state.close();
             }
         };
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(round)
-            .await?;
+        let serving = axum::serve(listener, app(state)).with_graceful_shutdown(round);
+        let mut stopping = end.clone();
+        tokio::select! {
+            served = std::future::IntoFuture::into_future(serving) => served?,
+            () = async {
+                let _ = stopping.wait_for(Option::is_some).await;
+                tokio::time::sleep(shutdown_grace).await;
+            } => tracing::warn!(
+                grace = ?shutdown_grace,
+                "connections still open when the stop's grace ran out; going without them"
+            ),
+        }
         follower.abort();
         let _ = follower.await;
         let why = end.borrow_and_update().unwrap_or(RoundEnd::Signal);
