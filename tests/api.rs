@@ -350,6 +350,46 @@ async fn a_retried_command_is_recorded_once() {
     );
     assert_eq!(retry.headers["idempotent-replayed"], "true");
     assert_eq!(client.head().await, head, "the retry appended something");
+    assert_eq!(
+        first.body["created"],
+        json!({"action_id": first.body["stream_id"]}),
+        "the id the server made is returned, and the same one on the retry"
+    );
+
+    // Inside a stream the made id is not the stream's: a new area's is returned too.
+    let area_command = json!({"type": "add_priority_area", "plan_id": plan, "number": 9, "title": "Partnership", "lead": "Director"});
+    let added = client
+        .command_with(
+            &area_command,
+            &[("Idempotency-Key", "board-2018-09-26-item-5")],
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.text);
+    assert_eq!(added.body["stream_id"], plan.as_str());
+    let new_area = added.body["created"]["area_id"]
+        .as_str()
+        .expect("the new area's id");
+    let overview = client.get(&format!("/api/v1/plans/{plan}")).await;
+    assert!(
+        overview.body["areas"]
+            .as_array()
+            .expect("areas")
+            .iter()
+            .any(|a| a["area_id"] == new_area && a["number"] == 9),
+        "{}",
+        overview.text
+    );
+    let replayed = client
+        .command_with(
+            &area_command,
+            &[("Idempotency-Key", "board-2018-09-26-item-5")],
+        )
+        .await;
+    assert_eq!(
+        replayed.body, added.body,
+        "a replay returns the id first made"
+    );
+    let head = client.head().await;
 
     let mut other = add.clone();
     other["title"] = "Something else".into();

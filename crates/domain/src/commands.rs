@@ -157,6 +157,29 @@ impl Command {
         }
     }
 
+    /// The id of what the command creates, by its field's name: after
+    /// [`Command::fill_missing_ids`], the one a client that left it out learns it from.
+    pub fn created_id(&self) -> Option<(&'static str, Uuid)> {
+        fn named<T: Copy + Into<Uuid>>(
+            field: &'static str,
+            id: &Option<T>,
+        ) -> Option<(&'static str, Uuid)> {
+            id.map(|id| (field, id.into()))
+        }
+        match self {
+            Command::CreatePlan(c) => named("plan_id", &c.plan_id),
+            Command::AddPriorityArea(c) => named("area_id", &c.area_id),
+            Command::EstablishForum(c) => named("forum_id", &c.forum_id),
+            Command::RecordMeeting(c) => named("meeting_id", &c.meeting_id),
+            Command::AddAction(c) => named("action_id", &c.action_id),
+            Command::AttachEvidence(c) => named("evidence_id", &c.evidence_id),
+            Command::DefineMeasure(c) => named("measure_id", &c.measure_id),
+            Command::RecordVisit(c) => named("visit_id", &c.visit_id),
+            Command::RecordFinding(c) => named("finding_id", &c.finding_id),
+            _ => None,
+        }
+    }
+
     /// Whether the command creates its target stream (and so expects it not to exist).
     pub fn target_is_new(&self) -> bool {
         matches!(
@@ -436,4 +459,37 @@ pub struct LinkFinding {
 pub struct PublishVisitLetter {
     pub visit_id: VisitId,
     pub published_on: NaiveDate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_id_is_the_one_filled_in_or_given() {
+        let visit = Uuid::from_u128(1);
+        let mut finding: Command = serde_json::from_value(serde_json::json!({
+            "type": "record_finding", "visit_id": visit, "kind": "area_for_improvement",
+            "text": "Management oversight is not yet consistently effective."
+        }))
+        .expect("a command");
+        assert_eq!(finding.created_id(), None, "nothing made yet");
+        let made = Uuid::from_u128(2);
+        finding.fill_missing_ids(&mut || made);
+        assert_eq!(finding.created_id(), Some(("finding_id", made)));
+
+        let plan = Uuid::from_u128(3);
+        let given: Command = serde_json::from_value(serde_json::json!({
+            "type": "create_plan", "plan_id": plan, "title": "Improvement plan",
+            "organisation": "London Borough of Croydon"
+        }))
+        .expect("a command");
+        assert_eq!(given.created_id(), Some(("plan_id", plan)));
+
+        let progress: Command = serde_json::from_value(serde_json::json!({
+            "type": "record_progress", "action_id": Uuid::from_u128(4), "note": "Audit started"
+        }))
+        .expect("a command");
+        assert_eq!(progress.created_id(), None, "progress creates nothing");
+    }
 }

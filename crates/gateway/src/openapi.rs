@@ -236,6 +236,8 @@ fn base_document(object: Value) -> Value {
                         "stream_type": {"type": "string"},
                         "version": {"type": "integer"},
                         "head_hash": {"type": "string"},
+                        "created": {"type": "object", "description": "What the command created, by its id's field (e.g. `finding_id`); absent for commands that create nothing.",
+                            "additionalProperties": {"type": "string", "format": "uuid"}, "minProperties": 1, "maxProperties": 1},
                         "events": {"type": "array", "items": {"type": "object", "required": ["seq", "event_id", "type"],
                             "properties": {"seq": {"type": "integer"}, "event_id": {"type": "string", "format": "uuid"}, "type": {"type": "string"}}}}
                     }

@@ -1,5 +1,7 @@
 //! `POST /api/v1/commands`: JSON in, decided events durable in the log, their positions out.
 
+use std::collections::BTreeMap;
+
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, Request, State};
@@ -36,6 +38,11 @@ pub struct CommandResponse {
     pub version: u64,
     pub events: Vec<EventRef>,
     pub head_hash: String,
+    /// What the command created, by its id's field: `{"finding_id": "..."}`. Within a stream
+    /// (an area, a finding, a piece of evidence) `stream_id` is the parent's, so a client
+    /// that left the id to the server learns it here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<BTreeMap<&'static str, Uuid>>,
 }
 
 pub async fn post_command(
@@ -71,6 +78,7 @@ pub async fn post_command(
     let mut command = parse_command(fields)?;
     caller.may_give(&command)?;
     command.fill_missing_ids(&mut Uuid::now_v7);
+    let created = command.created_id();
 
     let actor = caller.name().to_owned();
     let mut request = CommandRequest {
@@ -92,6 +100,13 @@ pub async fn post_command(
         }
     };
     let outcome = recorded.outcome;
+    let created = match created {
+        // A replay's id is the one recorded the first time, not the one just made.
+        Some((field, _)) if outcome.duplicate => {
+            recorded_id(&state, &outcome.events, field).await?
+        }
+        other => other,
+    };
     if !outcome.duplicate {
         state
             .metrics()
@@ -112,6 +127,7 @@ pub async fn post_command(
             })
             .collect(),
         head_hash: outcome.head_hash.clone(),
+        created: created.map(|(field, id)| BTreeMap::from([(field, id)])),
     };
     let mut response = json_response(&body)?;
     response.headers_mut().insert(
@@ -124,6 +140,26 @@ pub async fn post_command(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// The id `field` holds in the first event a command recorded, read back from the log.
+async fn recorded_id(
+    state: &AppState,
+    events: &[stocktake_log::AppendedEvent],
+    field: &'static str,
+) -> Result<Option<(&'static str, Uuid)>, ApiError> {
+    let Some(first) = events.first() else {
+        return Ok(None);
+    };
+    let (log, seq) = (state.log().clone(), first.seq);
+    let stored = tokio::task::spawn_blocking(move || log.read_all_as_stored(seq - 1, 1))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(stored
+        .first()
+        .and_then(|e| serde_json::from_str::<Value>(e.data.get()).ok())
+        .and_then(|data| data.get(field)?.as_str()?.parse().ok())
+        .map(|id| (field, id)))
 }
 
 /// `Json`'s response starts from a 128-byte buffer and regrows it while writing an answer of
