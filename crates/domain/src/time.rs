@@ -33,6 +33,14 @@ impl FromStr for TimeInput {
 
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let raw = raw.trim();
+        // Both forms start with a four-digit year; chrono's `%Y` also reads a signed year of
+        // any length (`+10000-01-01`, `-262143-01-01`), which neither form allows.
+        let four_digit_year = raw.len() > 4
+            && raw.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+            && raw.as_bytes()[4] == b'-';
+        if !four_digit_year {
+            return Err(TimeInputError(raw.chars().take(64).collect()));
+        }
         if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
             return Ok(TimeInput::Date(date));
         }
@@ -169,6 +177,17 @@ mod tests {
         let err = "10/07/2018".parse::<TimeInput>().unwrap_err();
         assert!(err.to_string().contains("YYYY-MM-DD"));
         assert!("2018-02-30".parse::<TimeInput>().is_err());
+        for signed in [
+            "+10000-01-01",
+            "-262143-01-01",
+            "+2018-07-10",
+            "+10000-01-01T00:00:00Z",
+            "12018-07-10",
+            "",
+            "2018",
+        ] {
+            assert!(signed.parse::<TimeInput>().is_err(), "{signed:?}");
+        }
     }
 
     #[test]
