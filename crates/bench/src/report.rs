@@ -119,7 +119,9 @@ const GOALS: &[Goal] = &[
     Goal {
         what: "append p99 at 1M events within 1.5× of its value at 10k (1, 16 and 64 writers)",
         decides: |m| {
-            m.figure.name.starts_with("growth.append.") && m.figure.name.contains(".p99_vs_")
+            m.figure.name.starts_with("growth.append.")
+                && m.figure.name.contains(".p99_vs_")
+                && m.figure.target.is_some()
         },
         source: "growth",
     },

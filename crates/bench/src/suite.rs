@@ -338,7 +338,7 @@ fn side_by_side(options: &Options, c: &mut Collected) -> Result<(), String> {
             s.version, s.port
         ));
         println!("peer: {}", s.version);
-        if !s.version.starts_with("PostgreSQL 15") {
+        if major_version(&s.version) != Some(15) {
             c.notes.push(format!(
                 "The issue asks for PostgreSQL 15 as the peer; this run's is {} (the machine had no 15).",
                 s.version
@@ -385,6 +385,14 @@ fn side_by_side(options: &Options, c: &mut Collected) -> Result<(), String> {
     drop(runtime);
     drop(server);
     Ok(())
+}
+
+/// The major version in `postgres --version`'s answer ("postgres (PostgreSQL) 15.18 (Debian
+/// 15.18-0+deb12u1)" is 15).
+fn major_version(version: &str) -> Option<u32> {
+    version
+        .split_whitespace()
+        .find_map(|word| word.split('.').next()?.parse().ok())
 }
 
 fn side_figures(c: &mut Collected, writers: usize, ours: &Run, theirs: Option<&Run>) {
@@ -455,5 +463,20 @@ fn commit(root: &Path) -> String {
     match git(&["status", "--porcelain", "--untracked-files=no"]) {
         Some(s) if !s.is_empty() => format!("`{hash}` plus uncommitted changes in the work tree"),
         _ => format!("`{hash}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::major_version;
+
+    #[test]
+    fn the_peer_s_major_version_is_read_from_its_banner() {
+        assert_eq!(
+            major_version("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(major_version("postgres (PostgreSQL) 16.4"), Some(16));
+        assert_eq!(major_version("postgres"), None);
     }
 }
