@@ -21,7 +21,7 @@ pub enum Stored {
 pub type Append =
     Arc<dyn Fn(usize, u64) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Run {
     pub writers: usize,
     pub events: u64,
@@ -32,6 +32,27 @@ pub struct Run {
 }
 
 impl Run {
+    /// Runs of the same writers taken as one: their appends, conflicts and time added up,
+    /// their latencies pooled.
+    pub fn merge(runs: Vec<Run>) -> Run {
+        let writers = runs.first().map_or(0, |r| r.writers);
+        let mut merged = Run {
+            writers,
+            events: 0,
+            conflicts: 0,
+            elapsed: Duration::ZERO,
+            latencies: Vec::new(),
+        };
+        for run in runs {
+            merged.events += run.events;
+            merged.conflicts += run.conflicts;
+            merged.elapsed += run.elapsed;
+            merged.latencies.extend(run.latencies);
+        }
+        merged.latencies.sort_unstable();
+        merged
+    }
+
     pub fn rate(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
@@ -113,4 +134,29 @@ pub async fn drive(writers: usize, per_writer: u64, append: Append) -> Result<Ru
         elapsed,
         latencies,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(millis: &[u64], elapsed: u64) -> Run {
+        Run {
+            writers: 2,
+            events: millis.len() as u64,
+            conflicts: 1,
+            elapsed: Duration::from_millis(elapsed),
+            latencies: millis.iter().map(|m| Duration::from_millis(*m)).collect(),
+        }
+    }
+
+    #[test]
+    fn merged_runs_pool_their_latencies_and_add_their_time() {
+        let merged = Run::merge(vec![run(&[1, 5], 100), run(&[2, 3, 4], 150)]);
+        assert_eq!((merged.writers, merged.events, merged.conflicts), (2, 5, 2));
+        assert_eq!(merged.elapsed, Duration::from_millis(250));
+        assert_eq!(merged.rate(), 20.0);
+        assert_eq!(merged.quantile_ms(0.5), 3.0);
+        assert_eq!(merged.quantile_ms(0.99), 5.0);
+    }
 }

@@ -58,147 +58,210 @@ pub struct Growth<'a> {
     pub base: &'a Path,
     /// Log sizes to measure at, ascending.
     pub marks: &'a [u64],
-    /// Appends per writer in each latency window.
+    /// Appends per writer in each latency window, over all rounds.
     pub window_per_writer: u64,
+    /// Rounds each window is split into, the logs taking turns.
+    pub rounds: u64,
     /// The writer counts whose appends are timed at each size, as in the side-by-side runs.
-    /// The first also grows the log from one size to the next.
+    /// The first also grows each log to its size.
     pub writers: &'a [usize],
     /// The `stocktake` binary, for start-up times and resident memory.
     pub server: Option<&'a Path>,
 }
 
+/// A log grown to one of the sizes, and what it was set up with.
+struct Sized {
+    mark: u64,
+    dir: tempfile::TempDir,
+    log: Log,
+    plan: Plan,
+    versions: Vec<u64>,
+}
+
 impl Growth<'_> {
+    /// One log per size, each grown to its size first; then the latency windows in rounds,
+    /// the logs taking turns in a rotating order, so that the host's slow minutes fall on every
+    /// size alike rather than on whichever was measured then (one window per size, measured
+    /// one size after another, put a 1M p99 from 0.6 to 2.3 times the 10k one between runs of
+    /// the same build). Then each log's bytes on disk, start-up and resident memory.
     pub fn run(&self, figures: &mut Vec<Figure>, notes: &mut Vec<String>) -> Result<(), String> {
         let most = self.writers.iter().copied().max().unwrap_or(1);
         let runtime = drive::runtime();
         self.warm_up(&runtime, most)?;
+        let mut logs = Vec::with_capacity(self.marks.len());
+        for &mark in self.marks {
+            logs.push(self.grow(&runtime, mark, most)?);
+        }
+
+        let rounds = self.rounds.max(1);
+        let per_round = (self.window_per_writer / rounds).max(1);
+        let mut windows: Vec<Vec<Vec<Run>>> =
+            vec![vec![Vec::new(); self.writers.len()]; logs.len()];
+        for round in 0..rounds as usize {
+            for (slot, &writers) in self.writers.iter().enumerate() {
+                for turn in 0..logs.len() {
+                    let at = (turn + round) % logs.len();
+                    let sized = &mut logs[at];
+                    // Every window starts from a log made durable: a window that began while
+                    // sled wrote back what the growing left it measured that, not the size.
+                    sized.log.flush().map_err(|e| e.to_string())?;
+                    let run = appends(
+                        &runtime,
+                        &sized.log,
+                        &sized.plan,
+                        &mut sized.versions,
+                        writers,
+                        per_round,
+                    )?;
+                    windows[at][slot].push(run);
+                }
+            }
+        }
+        let mut first_p99: Vec<Option<(u64, f64)>> = vec![None; self.writers.len()];
+        for (sized, by_writers) in logs.iter().zip(windows) {
+            for ((slot, &writers), runs) in self.writers.iter().enumerate().zip(by_writers) {
+                let window = Run::merge(runs);
+                println!(
+                    "  from {:>8} events, {rounds} rounds: {}",
+                    sized.mark,
+                    window.describe()
+                );
+                let name = format!("growth.append.{writers}w");
+                for f in window.figures(&name) {
+                    figures.push(f.size(sized.mark));
+                }
+                let p99 = window.quantile_ms(0.99);
+                let first = *first_p99[slot].get_or_insert((sized.mark, p99));
+                if first.0 != sized.mark {
+                    // The issue bounds the growth at 1M; between, the ratio shows its shape.
+                    let bounded = Some(&sized.mark) == self.marks.last();
+                    figures.push(p99_growth(&name, (sized.mark, p99), first, bounded));
+                }
+            }
+        }
+
+        for sized in logs {
+            self.size_and_start(sized, figures, notes)?;
+        }
+        Ok(())
+    }
+
+    /// A log of its own grown to `mark` events by `writers` writers, made durable.
+    fn grow(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        mark: u64,
+        writers: usize,
+    ) -> Result<Sized, String> {
         let dir = tempfile::tempdir_in(self.base).map_err(|e| e.to_string())?;
-        let open = || Log::open(dir.path(), LogOptions::default()).map_err(|e| e.to_string());
-        let mut log = open()?;
-        let plan = Plan::new(most);
+        let log = Log::open(dir.path(), LogOptions::default()).map_err(|e| e.to_string())?;
+        let plan = Plan::new(writers);
         for event in plan.setup() {
             log.append_blocking(event.to_request())
                 .map_err(|e| format!("setting up the plan: {e}"))?;
         }
-        let mut versions = vec![1u64; most];
-        let mut first_p99: Vec<Option<(u64, f64)>> = vec![None; self.writers.len()];
-        for &mark in self.marks {
-            let have = log.head().last_seq;
-            let per_writer = mark.saturating_sub(have).div_ceil(most as u64);
-            appends(&runtime, &log, &plan, &mut versions, most, per_writer)?;
-            for (slot, &writers) in self.writers.iter().enumerate() {
-                // The window measures appends to a log of this size, not the tail of the burst
-                // that grew it: a burst of 900,000 appends leaves sled far more to write back
-                // than one of 10,000, and that work, landing in a window of a tenth of a
-                // second, swung the 1M p99 from 0.5 to 2.4 times the 10k one between runs. So
-                // every window, at every size, starts from a log made durable.
-                log.flush().map_err(|e| e.to_string())?;
-                let events = log.head().last_seq;
-                let window = appends(
-                    &runtime,
-                    &log,
-                    &plan,
-                    &mut versions,
-                    writers,
-                    self.window_per_writer,
-                )?;
-                println!("  from {events:>8} events: {}", window.describe());
-                let name = format!("growth.append.{writers}w");
-                for f in window.figures(&name) {
-                    figures.push(f.size(mark));
-                }
-                let p99 = window.quantile_ms(0.99);
-                let first = *first_p99[slot].get_or_insert((mark, p99));
-                if first.0 != mark {
-                    // The issue bounds the growth at 1M; between, the ratio shows its shape.
-                    let bounded = Some(&mark) == self.marks.last();
-                    figures.push(p99_growth(&name, (mark, p99), first, bounded));
-                }
-            }
+        let mut versions = vec![1u64; writers];
+        let have = log.head().last_seq;
+        let per_writer = mark.saturating_sub(have).div_ceil(writers as u64);
+        appends(runtime, &log, &plan, &mut versions, writers, per_writer)?;
+        log.flush().map_err(|e| e.to_string())?;
+        Ok(Sized {
+            mark,
+            dir,
+            log,
+            plan,
+            versions,
+        })
+    }
 
-            log.flush().map_err(|e| e.to_string())?;
-            let stored = log.head().last_seq;
-            let on_disk = log.size_on_disk().map_err(|e| e.to_string())?;
-            let mut jsonl = Count::default();
-            log.export(&mut jsonl, &mut |_| {})
-                .map_err(|e| e.to_string())?;
-            let per_event = on_disk as f64 / stored as f64;
-            let jsonl_per_event = jsonl.0 as f64 / stored as f64;
-            println!(
-                "  at {stored:>8} events: {per_event:.0} bytes on disk per event, {jsonl_per_event:.0} in the JSON Lines export"
-            );
-            figures.push(
-                Figure::new("disk.bytes_per_event", per_event, "bytes")
+    /// A log's bytes on disk against its JSON Lines export, then the server started on it
+    /// twice (rebuilding its read models, then from their checkpoint).
+    fn size_and_start(
+        &self,
+        sized: Sized,
+        figures: &mut Vec<Figure>,
+        notes: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let Sized { mark, dir, log, .. } = sized;
+        log.flush().map_err(|e| e.to_string())?;
+        let stored = log.head().last_seq;
+        let on_disk = log.size_on_disk().map_err(|e| e.to_string())?;
+        let mut jsonl = Count::default();
+        log.export(&mut jsonl, &mut |_| {})
+            .map_err(|e| e.to_string())?;
+        let per_event = on_disk as f64 / stored as f64;
+        let jsonl_per_event = jsonl.0 as f64 / stored as f64;
+        println!(
+            "  at {stored:>8} events: {per_event:.0} bytes on disk per event, {jsonl_per_event:.0} in the JSON Lines export"
+        );
+        figures.push(
+            Figure::new("disk.bytes_per_event", per_event, "bytes")
+                .against("disk.jsonl_bytes_per_event", jsonl_per_event)
+                .size(stored),
+        );
+        figures
+            .push(Figure::new("disk.jsonl_bytes_per_event", jsonl_per_event, "bytes").size(stored));
+        figures.push(
+            Figure::new("disk.bytes_per_event_vs_jsonl", per_event, "bytes")
+                .against("disk.jsonl_bytes_per_event", jsonl_per_event)
+                .ratio_at_most(2.5, "the JSON Lines export's bytes per event")
+                .size(stored),
+        );
+        if Some(&mark) == self.marks.last() {
+            match zstd_bytes(&dir.path().join("sled").join("db")) {
+                Some(z) => figures.push(
+                    Figure::new(
+                        "disk.zstd3_bytes_per_event_estimate",
+                        z as f64 / stored as f64,
+                        "bytes",
+                    )
                     .against("disk.jsonl_bytes_per_event", jsonl_per_event)
                     .size(stored),
-            );
-            figures.push(
-                Figure::new("disk.jsonl_bytes_per_event", jsonl_per_event, "bytes").size(stored),
-            );
-            figures.push(
-                Figure::new("disk.bytes_per_event_vs_jsonl", per_event, "bytes")
-                    .against("disk.jsonl_bytes_per_event", jsonl_per_event)
-                    .ratio_at_most(2.5, "the JSON Lines export's bytes per event")
-                    .size(stored),
-            );
-            if Some(&mark) == self.marks.last() {
-                match zstd_bytes(&dir.path().join("sled").join("db")) {
-                    Some(z) => figures.push(
+                ),
+                None => notes.push(
+                    "zstd is not installed: no estimate of what sled's compression would save"
+                        .to_owned(),
+                ),
+            }
+        }
+        drop(log);
+
+        let Some(server) = self.server else {
+            return Ok(());
+        };
+        let _ = std::fs::remove_dir_all(dir.path().join("projections"));
+        let cold = startup::time_to_healthy(server, dir.path())?;
+        let warm = startup::time_to_healthy(server, dir.path())?;
+        println!(
+            "  at {stored:>8} events: serving after {:.0} ms (read models rebuilt), {:.0} ms (from their checkpoint)",
+            cold.elapsed.as_secs_f64() * 1e3,
+            warm.elapsed.as_secs_f64() * 1e3
+        );
+        figures.push(
+            Figure::new("startup.rebuild", cold.elapsed.as_secs_f64() * 1e3, "ms").size(stored),
+        );
+        figures.push(
+            Figure::new("startup.checkpoint", warm.elapsed.as_secs_f64() * 1e3, "ms").size(stored),
+        );
+        for (name, start) in [("rebuilt", cold), ("from_checkpoint", warm)] {
+            match start.resident_bytes {
+                Some(bytes) => {
+                    println!(
+                        "  at {stored:>8} events: the server holds {:.1} MB resident ({name})",
+                        bytes as f64 / 1e6
+                    );
+                    figures.push(
                         Figure::new(
-                            "disk.zstd3_bytes_per_event_estimate",
-                            z as f64 / stored as f64,
-                            "bytes",
+                            format!("memory.server_resident.{name}"),
+                            bytes as f64 / 1e6,
+                            "MB",
                         )
-                        .against("disk.jsonl_bytes_per_event", jsonl_per_event)
                         .size(stored),
-                    ),
-                    None => notes.push(
-                        "zstd is not installed: no estimate of what sled's compression would save"
-                            .to_owned(),
-                    ),
+                    );
                 }
-            }
-
-            if let Some(server) = self.server {
-                drop(log);
-                let _ = std::fs::remove_dir_all(dir.path().join("projections"));
-                let cold = startup::time_to_healthy(server, dir.path())?;
-                let warm = startup::time_to_healthy(server, dir.path())?;
-                println!(
-                    "  at {stored:>8} events: serving after {:.0} ms (read models rebuilt), {:.0} ms (from their checkpoint)",
-                    cold.elapsed.as_secs_f64() * 1e3,
-                    warm.elapsed.as_secs_f64() * 1e3
-                );
-                figures.push(
-                    Figure::new("startup.rebuild", cold.elapsed.as_secs_f64() * 1e3, "ms")
-                        .size(stored),
-                );
-                figures.push(
-                    Figure::new("startup.checkpoint", warm.elapsed.as_secs_f64() * 1e3, "ms")
-                        .size(stored),
-                );
-                for (name, start) in [("rebuilt", cold), ("from_checkpoint", warm)] {
-                    match start.resident_bytes {
-                        Some(bytes) => {
-                            println!(
-                                "  at {stored:>8} events: the server holds {:.1} MB resident ({name})",
-                                bytes as f64 / 1e6
-                            );
-                            figures.push(
-                                Figure::new(
-                                    format!("memory.server_resident.{name}"),
-                                    bytes as f64 / 1e6,
-                                    "MB",
-                                )
-                                .size(stored),
-                            );
-                        }
-                        None => notes.push(format!(
-                            "No resident memory for the server at {stored} events: /proc/PID/status unreadable"
-                        )),
-                    }
-                }
-                log = open()?;
+                None => notes.push(format!(
+                    "No resident memory for the server at {stored} events: /proc/PID/status unreadable"
+                )),
             }
         }
         Ok(())

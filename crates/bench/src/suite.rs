@@ -25,9 +25,12 @@ const GROWTH_MARKS: [u64; 3] = [10_000, 100_000, 1_000_000];
 /// Appends per writer in each growth latency window. A group commit answers its appends
 /// together (about 16 to a group at 64 writers), so a window of 200 per writer put its p99 in
 /// its slowest eight or so groups, and the 1M figure read 0.8 to 1.9 times the 10k one in four
-/// runs of the same build. So each window is a thousand appends per writer, and the windows
-/// "at 10k" time a log growing from 10,000 to 91,000 events (64, then 16, then 1 writer).
+/// runs of the same build. So each window is a thousand appends per writer, in
+/// [`GROWTH_ROUNDS`] rounds, and the windows "at 10k" time a log growing from 10,000 to
+/// 91,000 events (64, 16 and 1 writers).
 const GROWTH_WINDOW_PER_WRITER: u64 = 1_000;
+/// Rounds each growth window is split into, the logs of each size taking turns.
+const GROWTH_ROUNDS: u64 = 5;
 const WRITERS: usize = 64;
 
 #[derive(Debug)]
@@ -186,6 +189,7 @@ pub fn run(options: &Options) -> Result<(), String> {
             base: &options.base,
             marks: &marks,
             window_per_writer: options.scaled(GROWTH_WINDOW_PER_WRITER).max(10),
+            rounds: GROWTH_ROUNDS,
             writers: &writers,
             server,
         };
