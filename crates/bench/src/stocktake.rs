@@ -60,6 +60,8 @@ pub struct Growth<'a> {
     pub marks: &'a [u64],
     /// Appends per writer in each latency window, over all rounds.
     pub window_per_writer: u64,
+    /// Appends in each latency window at the least, over all rounds.
+    pub window_events: u64,
     /// Rounds each window is split into, the logs taking turns.
     pub rounds: u64,
     /// The writer counts whose appends are timed at each size, as in the side-by-side runs.
@@ -94,7 +96,6 @@ impl Growth<'_> {
         }
 
         let rounds = self.rounds.max(1);
-        let per_round = (self.window_per_writer / rounds).max(1);
         let mut windows: Vec<Vec<Vec<Run>>> =
             vec![vec![Vec::new(); self.writers.len()]; logs.len()];
         for round in 0..rounds as usize {
@@ -111,7 +112,7 @@ impl Growth<'_> {
                         &sized.plan,
                         &mut sized.versions,
                         writers,
-                        per_round,
+                        self.per_writer(writers) / rounds,
                     )?;
                     windows[at][slot].push(run);
                 }
@@ -144,6 +145,15 @@ impl Growth<'_> {
             self.size_and_start(sized, figures, notes)?;
         }
         Ok(())
+    }
+
+    /// Appends per writer in a size's window: `window_per_writer`, and at least
+    /// `window_events` in all. A p99 is a window's hundredth-slowest append; a single writer's
+    /// thousand put it at the tenth, one slow `fdatasync` of the shared disk.
+    fn per_writer(&self, writers: usize) -> u64 {
+        self.window_per_writer
+            .max(self.window_events.div_ceil(writers as u64))
+            .max(self.rounds)
     }
 
     /// A log of its own grown to `mark` events by `writers` writers, made durable.
