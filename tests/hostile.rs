@@ -338,7 +338,7 @@ fn rows(f: &Fixture, token: &str) -> Vec<Row> {
         Row::get("since after as_of", 400, format!("/api/v1/plans/{plan}/changes?since=2019-01-01&as_of=2018-01-01")),
         Row::get("as_of misspelt", 400, format!("/api/v1/plans/{plan}?asof=2018-01-01")),
         Row::get("a parameter no route takes", 400, format!("/api/v1/actions/{action}?colour=red")),
-        Row::get("as_of on the log", 400, "/api/v1/events?as_of=2018-01-01"),
+        Row::get("as_of on the live stream", 400, "/api/v1/events/stream?as_of=2018-01-01"),
         Row::get("known_at on verify", 400, "/api/v1/verify?known_at=2018-01-01"),
         Row::get("Last-Event-ID a word", 400, "/api/v1/events/stream").header("Last-Event-ID", "latest"),
         // Methods.
@@ -661,10 +661,49 @@ async fn query_parameters_are_the_documented_ones() {
         message.contains("this route takes as_of, known_at"),
         "{message}"
     );
-    let on_the_log = client.get("/api/v1/events?known_at=2018-06-30").await;
-    assert_problem(&on_the_log, 400);
-    let message = on_the_log.body["errors"][0]["message"]
+    let on_verify = client.get("/api/v1/verify?known_at=2018-06-30").await;
+    assert_problem(&on_verify, 400);
+    let message = on_verify.body["errors"][0]["message"]
         .as_str()
         .expect("a message");
-    assert!(message.contains("takes after, limit"), "{message}");
+    assert!(message.contains("takes no query parameters"), "{message}");
+
+    // The log as it stood, and what had taken effect: pages of the events recorded by
+    // `known_at`, or effective by `as_of`, in order, paged by `next_after`.
+    let all = stocktake_tests::all_events(&client).await;
+    for (param, field) in [("known_at", "recorded_at"), ("as_of", "effective_at")] {
+        let time = |e: &Value| {
+            chrono::DateTime::parse_from_rfc3339(e[field].as_str().expect("a time"))
+                .expect("RFC 3339")
+        };
+        let cut: &str = all[all.len() / 2][field].as_str().expect("a time");
+        let at = time(&all[all.len() / 2]);
+        let expected: Vec<u64> = all
+            .iter()
+            .filter(|e| time(e) <= at)
+            .map(|e| e["seq"].as_u64().expect("a seq"))
+            .collect();
+        let mut seen = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = client
+                .get(&format!(
+                    "/api/v1/events?after={after}&limit=3&{param}={cut}"
+                ))
+                .await;
+            assert_eq!(page.status, 200, "{}", page.text);
+            let events = page.body["events"].as_array().expect("events");
+            seen.extend(events.iter().map(|e| e["seq"].as_u64().expect("a seq")));
+            let next = page.body["next_after"].as_u64().expect("next_after");
+            if next == after {
+                break;
+            }
+            after = next;
+        }
+        assert_eq!(seen, expected, "{param}={cut}");
+        assert!(
+            !expected.is_empty() && expected.len() < all.len(),
+            "{param} cuts the log"
+        );
+    }
 }

@@ -326,8 +326,10 @@ fn base_document(object: Value) -> Value {
             "/api/v1/measures/{measure_id}": read("A measure and its readings", with(json!([path_param("measure_id")]), moment_params()), json!({"type": "object", "required": ["readings"]}), &auth_errors),
             "/api/v1/visits/{visit_id}": read("A monitoring visit and its findings", with(json!([path_param("visit_id")]), moment_params()), json!({"type": "object", "required": ["findings"]}), &auth_errors),
             "/api/v1/events": read("The log, as stored",
-                json!([{"name": "after", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}},
+                with(json!([{"name": "after", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}},
                        {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}]),
+                    json!([{"name": "as_of", "in": "query", "required": false, "schema": time_schema(), "description": "Only events effective by then."},
+                           {"name": "known_at", "in": "query", "required": false, "schema": time_schema(), "description": "Only events recorded by then: the log as it stood."}])),
                 json!({"$ref": "#/components/schemas/EventPage"}), &["400", "401"]),
             "/api/v1/events/stream": {"get": {
                 "summary": "New events as Server-Sent Events; resume with Last-Event-ID",

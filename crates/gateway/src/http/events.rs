@@ -1,5 +1,6 @@
-//! The audit log itself: pages of envelopes as stored, a live Server-Sent Events feed, and
-//! verification of the hash chain.
+//! The audit log itself: pages of envelopes as stored (those recorded by `known_at`, or
+//! effective by `as_of`, when asked), a live Server-Sent Events feed, and verification of the
+//! hash chain.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,6 +27,10 @@ pub struct EventPage {
     pub next_after: u64,
 }
 
+/// The most events one page looks through for those `as_of` and `known_at` let in; the page
+/// then ends early, and `next_after` says where the next one starts looking.
+const PAGE_SCAN_LIMIT: usize = 10_000;
+
 pub async fn list_events(
     State(state): State<AppState>,
     _: Caller,
@@ -33,12 +38,44 @@ pub async fn list_events(
 ) -> Result<Response, ApiError> {
     let after = params.number("after", 0, 0, u64::MAX)?;
     let limit = params.number("limit", 100, 1, 1000)? as usize;
+    let at = params.at()?;
     let log = state.log().clone();
-    let events = tokio::task::spawn_blocking(move || log.read_all_as_stored(after, limit))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let next_after = events.last().map_or(after, |e| e.seq);
-    Ok(Json(EventPage { events, next_after }).into_response())
+    let page = tokio::task::spawn_blocking(move || {
+        if at.as_of.is_none() && at.known_at.is_none() {
+            let events = log.read_all_as_stored(after, limit)?;
+            let next_after = events.last().map_or(after, |e| e.seq);
+            return Ok(EventPage { events, next_after });
+        }
+        let known = |e: &StoredEvent| {
+            at.as_of.is_none_or(|t| e.effective_at <= t)
+                && at.known_at.is_none_or(|t| e.recorded_at <= t)
+        };
+        let mut page = EventPage {
+            events: Vec::new(),
+            next_after: after,
+        };
+        let mut scanned = 0;
+        while page.events.len() < limit && scanned < PAGE_SCAN_LIMIT {
+            let batch = log.read_all_as_stored(page.next_after, limit)?;
+            if batch.is_empty() {
+                break;
+            }
+            scanned += batch.len();
+            for event in batch {
+                if page.events.len() == limit {
+                    break;
+                }
+                page.next_after = event.seq;
+                if known(&event) {
+                    page.events.push(event);
+                }
+            }
+        }
+        Ok::<_, stocktake_log::LogError>(page)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(page).into_response())
 }
 
 /// New envelopes as they become durable. `Last-Event-ID` (or `after`) resumes after a seq.

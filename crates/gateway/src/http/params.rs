@@ -47,8 +47,8 @@ fn only_taken(route: &str, query: &HashMap<String, String>) -> Result<(), ApiErr
     };
     let message = if matches!(first.as_str(), "as_of" | "known_at") {
         format!(
-            "is not taken here: the log's routes serve every event as recorded, with its \
-             recorded and effective times; {takes}"
+            "is not taken here: the live stream and the chain's verification cover every \
+             event as recorded (GET /api/v1/events takes it); {takes}"
         )
     } else {
         format!("is not a parameter of this route; {takes}")
