@@ -104,6 +104,21 @@ fn read(summary: &str, params: Value, schema: Value, errors: &[&str]) -> Value {
     json!({"get": {"summary": summary, "parameters": params, "responses": responses, "security": [{"bearer": []}]}})
 }
 
+/// `GET /api/v1/actions/{action_id}`, whose answer carries the version to send as `If-Match`.
+fn one_action(errors: &[&str]) -> Value {
+    let mut one = read(
+        "One action",
+        with(json!([path_param("action_id")]), moment_params()),
+        json!({"$ref": "#/components/schemas/ActionDetail"}),
+        errors,
+    );
+    one["get"]["responses"]["200"]["headers"] = json!({"ETag": {
+        "description": "The action's stream version, quoted: send it as If-Match.",
+        "schema": {"type": "string"}
+    }});
+    one
+}
+
 fn with(mut params: Value, more: Value) -> Value {
     params
         .as_array_mut()
@@ -254,6 +269,20 @@ fn base_document(object: Value) -> Value {
                         "counts": {"type": "object"}
                     }
                 },
+                "ActionDetail": {
+                    "description": "An action's line as in the overview, and more.",
+                    "allOf": [
+                        {"$ref": "#/components/schemas/ActionSummary"},
+                        {"type": "object", "required": ["plan_id", "evidence"], "properties": {
+                            "plan_id": {"type": "string", "format": "uuid"},
+                            "description": {"type": "string", "nullable": true},
+                            "partner_contribution": {"type": "string", "nullable": true},
+                            "evidence": {"type": "array", "description": "In the order attached.", "items": {"type": "object", "required": ["evidence_id", "title"], "properties": {
+                                "evidence_id": {"type": "string", "format": "uuid"},
+                                "title": {"type": "string"},
+                                "reference": {"type": "string", "nullable": true}}}}}}
+                    ]
+                },
                 "ActionSummary": {
                     "type": "object",
                     "required": ["action_id", "title", "owner", "status", "due_on", "overdue"],
@@ -298,7 +327,10 @@ fn base_document(object: Value) -> Value {
                 ],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}}},
                 "responses": {
-                    "200": {"description": "Recorded and durable", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CommandResult"}}}},
+                    "200": {"description": "Recorded and durable", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CommandResult"}}},
+                        "headers": {
+                            "ETag": {"description": "The stream's version after the command, quoted.", "schema": {"type": "string"}},
+                            "Idempotent-Replayed": {"description": "`true` when this is the first response to the same Idempotency-Key and body, replayed; nothing was appended.", "schema": {"type": "string", "enum": ["true"]}}}},
                     "400": problems(&["400"])["400"], "401": problems(&["401"])["401"], "403": problems(&["403"])["403"],
                     "404": problems(&["404"])["404"], "409": problems(&["409"])["409"], "413": problems(&["413"])["413"], "415": problems(&["415"])["415"],
                     "422": problems(&["422"])["422"], "503": problems(&["503"])["503"]
@@ -321,7 +353,7 @@ fn base_document(object: Value) -> Value {
                 json!({"type": "object", "required": ["entries"]}), &auth_errors),
             "/api/v1/plans/{plan_id}/measures": read("The plan's measures", with(json!([path_param("plan_id")]), moment_params()), list_of("measures", "measure_id"), &auth_errors),
             "/api/v1/plans/{plan_id}/visits": read("The plan's monitoring visits", with(json!([path_param("plan_id")]), moment_params()), list_of("visits", "visit_id"), &auth_errors),
-            "/api/v1/actions/{action_id}": read("One action", with(json!([path_param("action_id")]), moment_params()), json!({"$ref": "#/components/schemas/ActionSummary"}), &auth_errors),
+            "/api/v1/actions/{action_id}": one_action(&auth_errors),
             "/api/v1/actions/{action_id}/history": read("An action's audit trail", with(json!([path_param("action_id")]), moment_params()), json!({"$ref": "#/components/schemas/History"}), &auth_errors),
             "/api/v1/measures/{measure_id}": read("A measure and its readings", with(json!([path_param("measure_id")]), moment_params()), json!({"type": "object", "required": ["readings"]}), &auth_errors),
             "/api/v1/visits/{visit_id}": read("A monitoring visit and its findings", with(json!([path_param("visit_id")]), moment_params()), json!({"type": "object", "required": ["findings"]}), &auth_errors),
