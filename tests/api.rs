@@ -606,11 +606,7 @@ async fn a_half_sent_request_does_not_hold_a_stop_up() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    let address = client
-        .base
-        .strip_prefix("http://")
-        .expect("an http base")
-        .to_owned();
+    let address = client.address();
     let mut stalled = std::net::TcpStream::connect(&address).expect("connects");
     stalled
         .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n").as_bytes())

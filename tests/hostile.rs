@@ -602,11 +602,7 @@ async fn a_body_shorter_than_its_length_is_a_bad_request() {
     let server = Server::start();
     let client = server.client();
     let head = client.head().await;
-    let address = client
-        .base
-        .strip_prefix("http://")
-        .expect("an http base")
-        .to_owned();
+    let address = client.address();
     let mut stream = std::net::TcpStream::connect(&address).expect("connects");
     let body = br#"{"type":"record_progress""#;
     let request = format!(

@@ -152,6 +152,14 @@ pub struct Reply {
 }
 
 impl Client {
+    /// The server's `host:port`, for a test that speaks HTTP over a plain socket.
+    pub fn address(&self) -> String {
+        self.base
+            .strip_prefix("http://")
+            .expect("an http base")
+            .to_owned()
+    }
+
     pub fn with_token(&self, token: Option<&str>) -> Client {
         Client {
             token: token.map(str::to_owned),
