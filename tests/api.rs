@@ -540,6 +540,55 @@ async fn the_event_stream_resumes_from_last_event_id_without_gaps() {
     assert_eq!(seen, vec![3, 4, 5, 6, 7]);
 }
 
+/// `as_of` on the live stream lets through only what took effect by then, backdated news
+/// included, as it arrives.
+#[tokio::test]
+async fn the_event_stream_can_follow_what_took_effect_by_a_date() {
+    let server = Server::start();
+    let client = server.client();
+    let (plan, _, action) = plan_with_action(&client).await;
+    let response = client
+        .builder(
+            reqwest::Method::GET,
+            "/api/v1/events/stream?as_of=2018-12-31",
+        )
+        .header("Last-Event-ID", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut seqs = Vec::new();
+    // An item's changes take effect in order, so the last, backdated again, is the plan's.
+    for command in [
+        json!({"type": "record_progress", "action_id": action, "note": "backdated", "effective_at": "2018-07-01"}),
+        json!({"type": "record_progress", "action_id": action, "note": "today"}),
+        json!({"type": "add_priority_area", "plan_id": plan, "number": 5, "title": "Partnerships", "lead": "Director", "effective_at": "2018-08-01"}),
+    ] {
+        let reply = client.command(&command).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        seqs.push(reply.body["events"][0]["seq"].as_u64().unwrap());
+    }
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    let mut seen: Vec<u64> = Vec::new();
+    while seen.last() != Some(&seqs[2]) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .expect("the stream delivers")
+            .expect("the stream stays open")
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        seen = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id:"))
+            .map(|id| id.trim().parse::<u64>().unwrap())
+            .collect();
+    }
+    let mut expected: Vec<u64> = (1..seqs[0]).collect();
+    expected.extend([seqs[0], seqs[2]]);
+    assert_eq!(seen, expected, "what took effect today is left out");
+}
+
 #[tokio::test]
 async fn graceful_shutdown_loses_no_acknowledged_command() {
     let mut server = Server::start();

@@ -338,8 +338,8 @@ fn rows(f: &Fixture, token: &str) -> Vec<Row> {
         Row::get("since after as_of", 400, format!("/api/v1/plans/{plan}/changes?since=2019-01-01&as_of=2018-01-01")),
         Row::get("as_of misspelt", 400, format!("/api/v1/plans/{plan}?asof=2018-01-01")),
         Row::get("a parameter no route takes", 400, format!("/api/v1/actions/{action}?colour=red")),
-        Row::get("as_of on the live stream", 400, "/api/v1/events/stream?as_of=2018-01-01"),
-        Row::get("known_at on verify", 400, "/api/v1/verify?known_at=2018-01-01"),
+        Row::get("as_of on verify", 400, "/api/v1/verify?as_of=2018-01-01"),
+        Row::get("known_at on verify a word", 400, "/api/v1/verify?known_at=yesterday"),
         Row::get("Last-Event-ID a word", 400, "/api/v1/events/stream").header("Last-Event-ID", "latest"),
         // Methods.
         Row::get("DELETE a plan", 405, format!("/api/v1/plans/{plan}")).method("DELETE"),
@@ -657,26 +657,22 @@ async fn query_parameters_are_the_documented_ones() {
         message.contains("this route takes as_of, known_at"),
         "{message}"
     );
-    let on_verify = client.get("/api/v1/verify?known_at=2018-06-30").await;
+    let on_verify = client.get("/api/v1/verify?as_of=2018-06-30").await;
     assert_problem(&on_verify, 400);
     let message = on_verify.body["errors"][0]["message"]
         .as_str()
         .expect("a message");
-    assert!(message.contains("takes no query parameters"), "{message}");
+    assert!(message.contains("this route takes known_at"), "{message}");
 
     // The log as it stood, and what had taken effect: pages of the events recorded by
     // `known_at`, or effective by `as_of`, in order, paged by `next_after`.
     let all = stocktake_tests::all_events(&client).await;
     for (param, field) in [("known_at", "recorded_at"), ("as_of", "effective_at")] {
-        let time = |e: &Value| {
-            chrono::DateTime::parse_from_rfc3339(e[field].as_str().expect("a time"))
-                .expect("RFC 3339")
-        };
         let cut: &str = all[all.len() / 2][field].as_str().expect("a time");
-        let at = time(&all[all.len() / 2]);
+        let at = time_of(&all[all.len() / 2], field);
         let expected: Vec<u64> = all
             .iter()
-            .filter(|e| time(e) <= at)
+            .filter(|e| time_of(e, field) <= at)
             .map(|e| e["seq"].as_u64().expect("a seq"))
             .collect();
         let mut seen = Vec::new();
@@ -702,4 +698,29 @@ async fn query_parameters_are_the_documented_ones() {
             "{param} cuts the log"
         );
     }
+
+    // The chain as it stood: its events before the first recorded after then, and the head
+    // hash after the last of them.
+    let middle = &all[all.len() / 2];
+    let stood = client
+        .get(&format!(
+            "/api/v1/verify?known_at={}",
+            middle["recorded_at"].as_str().expect("a time")
+        ))
+        .await;
+    assert_eq!(stood.status, 200, "{}", stood.text);
+    let prefix = all
+        .iter()
+        .take_while(|e| time_of(e, "recorded_at") <= time_of(middle, "recorded_at"))
+        .count();
+    assert_eq!(stood.body["ok"], true);
+    assert_eq!(stood.body["events"], prefix as u64);
+    assert_eq!(stood.body["head_hash"], all[prefix - 1]["hash"]);
+    let before = client.get("/api/v1/verify?known_at=2000-01-01").await;
+    assert_eq!(before.body["events"], 0);
+    assert_eq!(before.body["head_hash"], "0".repeat(64));
+}
+
+fn time_of(event: &Value, field: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(event[field].as_str().expect("a time")).expect("RFC 3339")
 }

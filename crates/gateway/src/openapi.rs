@@ -366,12 +366,16 @@ fn base_document(object: Value) -> Value {
             "/api/v1/events/stream": {"get": {
                 "summary": "New events as Server-Sent Events; resume with Last-Event-ID",
                 "parameters": [{"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string"}},
-                               {"name": "after", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}],
+                               {"name": "after", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}},
+                               {"name": "as_of", "in": "query", "required": false, "schema": time_schema(), "description": "Only events effective by then."},
+                               {"name": "known_at", "in": "query", "required": false, "schema": time_schema(), "description": "Only events recorded by then."}],
                 "responses": {"200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                               "400": problems(&["400"])["400"], "401": problems(&["401"])["401"]},
                 "security": [{"bearer": []}]
             }},
-            "/api/v1/verify": read("Verify the hash chain", json!([]), json!({"$ref": "#/components/schemas/Verification"}), &["401"]),
+            "/api/v1/verify": read("Verify the hash chain",
+                json!([{"name": "known_at", "in": "query", "required": false, "schema": time_schema(), "description": "Answer about the log as it stood then: its events before the first recorded after that time."}]),
+                json!({"$ref": "#/components/schemas/Verification"}), &["400", "401"]),
             "/healthz": {"get": {"summary": "Liveness, no token", "security": [], "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": object}}}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics, no token", "security": [], "responses": {"200": {"description": "OK", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}}}}
         }

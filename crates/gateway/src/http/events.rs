@@ -19,6 +19,7 @@ use super::auth::Caller;
 use super::params::Params;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use stocktake_projections::At;
 
 #[derive(Debug, Serialize)]
 pub struct EventPage {
@@ -46,10 +47,6 @@ pub async fn list_events(
             let next_after = events.last().map_or(after, |e| e.seq);
             return Ok(EventPage { events, next_after });
         }
-        let known = |e: &StoredEvent| {
-            at.as_of.is_none_or(|t| e.effective_at <= t)
-                && at.known_at.is_none_or(|t| e.recorded_at <= t)
-        };
         let mut page = EventPage {
             events: Vec::new(),
             next_after: after,
@@ -66,7 +63,7 @@ pub async fn list_events(
                     break;
                 }
                 page.next_after = event.seq;
-                if known(&event) {
+                if let_in(&at, &event) {
                     page.events.push(event);
                 }
             }
@@ -76,6 +73,13 @@ pub async fn list_events(
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(Json(page).into_response())
+}
+
+/// Whether an event is among those `as_of` (effective by then) and `known_at` (recorded by then)
+/// ask about.
+fn let_in(at: &At, event: &StoredEvent) -> bool {
+    at.as_of.is_none_or(|t| event.effective_at <= t)
+        && at.known_at.is_none_or(|t| event.recorded_at <= t)
 }
 
 /// New envelopes as they become durable. `Last-Event-ID` (or `after`) resumes after a seq.
@@ -98,6 +102,7 @@ pub async fn stream_events(
             })?,
         None => params.number("after", state.log().head().last_seq, 0, u64::MAX)?,
     };
+    let at = params.at()?;
     let subscription = state.log().subscribe_as_stored(after);
     let closed = async move { state.closed().await };
     // The stream outlives its request's handling, so its one log line names the request itself.
@@ -105,18 +110,21 @@ pub async fn stream_events(
     let events = stream::unfold(subscription, move |mut subscription| {
         let request_id = Arc::clone(&request_id);
         async move {
-            match subscription.next().await {
-                Ok(stored) => {
-                    let data = serde_json::to_string(&stored).expect("stored events serialize");
-                    let event = Event::default()
-                        .id(stored.seq.to_string())
-                        .event("event")
-                        .data(data);
-                    Some((Ok(event), subscription))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, %request_id, "event stream ended");
-                    None
+            loop {
+                match subscription.next().await {
+                    Ok(stored) if !let_in(&at, &stored) => continue,
+                    Ok(stored) => {
+                        let data = serde_json::to_string(&stored).expect("stored events serialize");
+                        let event = Event::default()
+                            .id(stored.seq.to_string())
+                            .event("event")
+                            .data(data);
+                        return Some((Ok(event), subscription));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, %request_id, "event stream ended");
+                        return None;
+                    }
                 }
             }
         }
@@ -136,22 +144,62 @@ pub struct Verification {
     pub problem: Option<String>,
 }
 
+/// The whole chain checked; with `known_at`, the answer is about the log as it stood then: the
+/// events recorded by that time, and the head hash after the last of them.
 pub async fn verify(
     State(state): State<AppState>,
     _: Caller,
-    // Read for its check that the query names nothing this route does not take.
-    _: Params,
+    params: Params,
 ) -> Result<Response, ApiError> {
+    let known_at = params.time("known_at")?;
     let log = state.log().clone();
-    let report: VerifyReport = tokio::task::spawn_blocking(move || log.verify(&mut |_| {}))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(Json(Verification {
-        ok: report.ok,
-        events: report.events,
-        head_hash: report.head_hash,
-        first_bad_seq: report.first_bad_seq,
-        problem: report.problem,
+    let verification = tokio::task::spawn_blocking(move || {
+        let report: VerifyReport = log.verify(&mut |_| {})?;
+        let whole = Verification {
+            ok: report.ok,
+            events: report.events,
+            head_hash: report.head_hash,
+            first_bad_seq: report.first_bad_seq,
+            problem: report.problem,
+        };
+        match known_at {
+            None => Ok(whole),
+            Some(t) => as_it_stood(&log, whole, t),
+        }
     })
-    .into_response())
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(verification).into_response())
+}
+
+/// The verification of the log's first events, those recorded by `t`, from that of the whole.
+fn as_it_stood(
+    log: &stocktake_log::Log,
+    whole: Verification,
+    t: chrono::DateTime<chrono::Utc>,
+) -> Result<Verification, stocktake_log::LogError> {
+    let mut last: Option<StoredEvent> = None;
+    let mut after = 0;
+    'pages: loop {
+        let page = log.read_all_as_stored(after, 1024)?;
+        let Some(end) = page.last().map(|e| e.seq) else {
+            break;
+        };
+        for event in page {
+            if event.recorded_at > t {
+                break 'pages;
+            }
+            last = Some(event);
+        }
+        after = end;
+    }
+    let events = last.as_ref().map_or(0, |e| e.seq);
+    let bad_within = whole.first_bad_seq.filter(|seq| *seq <= events);
+    Ok(Verification {
+        ok: whole.ok || (whole.first_bad_seq.is_some() && bad_within.is_none()),
+        events,
+        head_hash: last.map_or_else(|| "0".repeat(64), |e| e.hash),
+        first_bad_seq: bad_within,
+        problem: bad_within.and(whole.problem),
+    })
 }

@@ -45,10 +45,10 @@ fn only_taken(route: &str, query: &HashMap<String, String>) -> Result<(), ApiErr
     } else {
         format!("this route takes {}", taken.join(", "))
     };
-    let message = if matches!(first.as_str(), "as_of" | "known_at") {
+    let message = if first.as_str() == "as_of" && route == "/api/v1/verify" {
         format!(
-            "is not taken here: the live stream and the chain's verification cover every \
-             event as recorded (GET /api/v1/events takes it); {takes}"
+            "is not taken here: the chain runs in the order events were recorded, so only \
+             known_at (the log as it stood then) cuts it; {takes}"
         )
     } else {
         format!("is not a parameter of this route; {takes}")
