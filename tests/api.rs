@@ -521,10 +521,16 @@ async fn the_event_stream_resumes_from_last_event_id_without_gaps() {
     for i in 0..3 {
         client.command(&json!({"type": "record_progress", "action_id": action, "note": format!("live {i}")})).await;
     }
+    let seen = stream_ids_until(response, |seen| seen.len() >= 5).await;
+    assert_eq!(seen, vec![3, 4, 5, 6, 7]);
+}
+
+/// The ids of an event stream's events, read until `done` says enough.
+async fn stream_ids_until(response: reqwest::Response, done: impl Fn(&[u64]) -> bool) -> Vec<u64> {
     let mut body = response.bytes_stream();
     let mut text = String::new();
     let mut seen = Vec::new();
-    while seen.len() < 5 {
+    while !done(&seen) {
         let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
             .await
             .expect("the stream delivers")
@@ -537,7 +543,7 @@ async fn the_event_stream_resumes_from_last_event_id_without_gaps() {
             .map(|id| id.trim().parse::<u64>().unwrap())
             .collect();
     }
-    assert_eq!(seen, vec![3, 4, 5, 6, 7]);
+    seen
 }
 
 /// `as_of` on the live stream lets through only what took effect by then, backdated news
@@ -568,22 +574,7 @@ async fn the_event_stream_can_follow_what_took_effect_by_a_date() {
         assert_eq!(reply.status, 200, "{}", reply.text);
         seqs.push(reply.body["events"][0]["seq"].as_u64().unwrap());
     }
-    let mut body = response.bytes_stream();
-    let mut text = String::new();
-    let mut seen: Vec<u64> = Vec::new();
-    while seen.last() != Some(&seqs[2]) {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
-            .await
-            .expect("the stream delivers")
-            .expect("the stream stays open")
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-        seen = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("id:"))
-            .map(|id| id.trim().parse::<u64>().unwrap())
-            .collect();
-    }
+    let seen = stream_ids_until(response, |seen| seen.last() == Some(&seqs[2])).await;
     let mut expected: Vec<u64> = (1..seqs[0]).collect();
     expected.extend([seqs[0], seqs[2]]);
     assert_eq!(seen, expected, "what took effect today is left out");
