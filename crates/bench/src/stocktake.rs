@@ -74,8 +74,9 @@ pub struct Growth<'a> {
 /// A log grown to one of the sizes, and what it was set up with.
 struct Sized {
     mark: u64,
-    dir: tempfile::TempDir,
+    /// Before `dir`, so that a dropped log is closed before its directory is removed.
     log: Log,
+    dir: tempfile::TempDir,
     plan: Plan,
     versions: Vec<u64>,
 }
@@ -89,7 +90,10 @@ impl Growth<'_> {
     pub fn run(&self, figures: &mut Vec<Figure>, notes: &mut Vec<String>) -> Result<(), String> {
         let most = self.writers.iter().copied().max().unwrap_or(1);
         let runtime = drive::runtime();
-        self.warm_up(&runtime, most)?;
+        // A window's worth of appends on a log of its own, thrown away: the first appends a
+        // process makes (its threads, its allocator's pages, the disk's first flushes) were
+        // slower than any later ones, and would otherwise all fall on the first size timed.
+        drop(self.grow(&runtime, self.window_per_writer * most as u64, most)?);
         let mut logs = Vec::with_capacity(self.marks.len());
         for &mark in self.marks {
             logs.push(self.grow(&runtime, mark, most)?);
@@ -275,26 +279,6 @@ impl Growth<'_> {
             }
         }
         Ok(())
-    }
-
-    /// One window of the most writers on a log of its own, thrown away: the first appends a
-    /// process makes (its threads, its allocator's pages, the disk's first flushes) were slower
-    /// than any later ones, and without this they all fell in the 10k window that the 1M
-    /// window is compared with.
-    fn warm_up(&self, runtime: &tokio::runtime::Runtime, writers: usize) -> Result<(), String> {
-        let dir = tempfile::tempdir_in(self.base).map_err(|e| e.to_string())?;
-        let log = Log::open(dir.path(), LogOptions::default()).map_err(|e| e.to_string())?;
-        let plan = Plan::new(writers);
-        let mut versions = vec![0u64; writers];
-        appends(
-            runtime,
-            &log,
-            &plan,
-            &mut versions,
-            writers,
-            self.window_per_writer,
-        )?;
-        log.flush().map_err(|e| e.to_string())
     }
 }
 

@@ -30,9 +30,7 @@ impl EntityKind {
             EntityKind::Meeting => "meeting",
         }
     }
-}
 
-impl EntityKind {
     /// The kind with its indefinite article, as a sentence names one: "an action".
     pub fn with_article(self) -> &'static str {
         match self {

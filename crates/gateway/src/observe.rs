@@ -96,8 +96,7 @@ where
         let state = self.state.clone();
         Box::pin(async move {
             let Ok(response) = future.await;
-            let is_command = method == "POST" && route == "/api/v1/commands";
-            let response = problem_for_bare_errors(response.into_response(), is_command).await;
+            let response = problem_for_bare_errors(response.into_response(), &method, &route).await;
             let failure = response.extensions().get::<ServerFailure>();
             if failure.is_some() || response.status().is_server_error() {
                 let request_id = request_id.as_ref().and_then(|v| v.to_str().ok());
@@ -152,7 +151,7 @@ fn route_label(matched: Option<&MatchedPath>) -> Cow<'static, str> {
 
 /// Layers below the handlers (body limit, timeout) answer in plain text; clients get every
 /// error in one shape.
-async fn problem_for_bare_errors(response: Response, is_command: bool) -> Response {
+async fn problem_for_bare_errors(response: Response, method: &str, route: &str) -> Response {
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -173,7 +172,7 @@ async fn problem_for_bare_errors(response: Response, is_command: bool) -> Respon
             ApiError::PayloadTooLarge { limit: BODY_LIMIT }.into_response()
         }
         StatusCode::REQUEST_TIMEOUT => ApiError::Timeout {
-            detail: timeout_detail(is_command),
+            detail: timeout_detail(method == "POST" && route == "/api/v1/commands"),
         }
         .into_response(),
         _ => response,
@@ -199,8 +198,8 @@ fn timeout_detail(is_command: bool) -> String {
 mod tests {
     use super::*;
 
-    async fn problem_of(response: Response, is_command: bool) -> (StatusCode, serde_json::Value) {
-        let response = problem_for_bare_errors(response, is_command).await;
+    async fn problem_of(response: Response, route: &str) -> (StatusCode, serde_json::Value) {
+        let response = problem_for_bare_errors(response, "POST", route).await;
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
             .await
@@ -211,7 +210,7 @@ mod tests {
     #[tokio::test]
     async fn a_timeout_is_a_408_problem_that_tells_a_command_how_to_learn_its_outcome() {
         let timed_out = || StatusCode::REQUEST_TIMEOUT.into_response();
-        let (status, problem) = problem_of(timed_out(), true).await;
+        let (status, problem) = problem_of(timed_out(), "/api/v1/commands").await;
         assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
         assert_eq!(problem["status"], 408);
         assert_eq!(
@@ -222,7 +221,7 @@ mod tests {
         assert!(detail.contains("may still have been recorded"), "{detail}");
         assert!(detail.contains("Idempotency-Key"), "{detail}");
 
-        let (status, problem) = problem_of(timed_out(), false).await;
+        let (status, problem) = problem_of(timed_out(), "/api/v1/plans/{plan_id}").await;
         assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
         assert_eq!(problem["detail"], "the request took longer than 30 s");
     }

@@ -636,19 +636,7 @@ fn raw_sled(base: &Path, group: usize, total: usize, record_len: usize) -> (f64,
 
 /// The ceiling for one appender: one `write` and one `fdatasync` per event.
 fn bare_fdatasync(base: &Path, events: usize, record_len: usize) -> (f64, Duration) {
-    let dir = tempfile::tempdir_in(base).expect("temp dir");
-    let mut f = File::create(dir.path().join("events")).expect("file");
-    let record = vec![b'x'; record_len];
-    let start = Instant::now();
-    for _ in 0..events {
-        f.write_all(&record).expect("write");
-        f.sync_data().expect("fdatasync");
-    }
-    let elapsed = start.elapsed();
-    (
-        events as f64 / elapsed.as_secs_f64(),
-        elapsed / events as u32,
-    )
+    bare_group_fdatasync(base, 1, events, record_len)
 }
 
 /// The ceiling for the log's group commit on this disk: one `write` of `batch` records, then
