@@ -29,11 +29,16 @@
 //!   status changes are always valid) at 64 and at 256 clients;
 //! - the same commands through `AppState::execute` (as the HTTP handler calls it) without
 //!   HTTP, at 64 tasks (the command path's cost without the web layer);
-//! - `GET /api/v1/plans/{id}` on the large plan and on the small plan, at 64 clients.
+//! - `GET /api/v1/plans/{id}` on the large plan and on the small plan, at 64 clients;
+//! - growth (`growth.rs`): the 64-client command phase on servers of their own whose logs hold
+//!   10,000, 100,000 and 1,000,000 events, in rotating rounds, its p99 at 1M read against the
+//!   p99 at 10k.
 //!
 //! `STOCKTAKE_LOAD_CLIENTS=N` (or `N,M`) replaces the command phases' client counts; the
 //! first also sets the read phases'. `STOCKTAKE_LOAD_ACTIONS` sets the large plan's size.
-//! `STOCKTAKE_LOAD_PHASES=bare,commands,service,reads` runs a subset (profiling).
+//! `STOCKTAKE_LOAD_PHASES=bare,commands,service,reads,growth` runs a subset (profiling);
+//! `STOCKTAKE_LOAD_GROWTH_SECONDS` sets each growth window (0.4 s), `STOCKTAKE_BENCH_SCALE`
+//! divides the growth sizes.
 //! Every figure is printed in a table and as a `RESULT {json}` line.
 
 use std::collections::BTreeMap;
@@ -64,6 +69,7 @@ use tokio::runtime::Runtime;
 use uuid::Uuid;
 
 mod bare;
+mod growth;
 use bare::BareServer;
 
 /// The allocator of the `stocktake` binary (see its `main.rs`), so the figures are the product's.
@@ -210,7 +216,7 @@ fn main() {
     };
     let actions: usize = env("STOCKTAKE_LOAD_ACTIONS").unwrap_or(if smoke { 40 } else { 2_000 });
     let phases = std::env::var("STOCKTAKE_LOAD_PHASES")
-        .unwrap_or_else(|_| "bare,commands,service,reads".to_owned());
+        .unwrap_or_else(|_| "bare,commands,service,reads,growth".to_owned());
 
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -400,10 +406,17 @@ fn main() {
         );
     }
 
+    // Stopped first, so that its log and read models hold none of the memory or disk the
+    // growth servers use.
+    server.stop();
+    if phases.contains("growth") {
+        let scale = env("STOCKTAKE_BENCH_SCALE").unwrap_or(1);
+        growth::Growth::new(scale, smoke, actions).run(&base, &client_rt, &mut report);
+    }
+
     report.print();
     println!("load average at the end: {}", load_average());
     drop(client_rt);
-    server.stop();
 }
 
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -416,6 +429,7 @@ struct Server {
     address: SocketAddr,
     token: String,
     log: Log,
+    projector: Projector,
     state: AppState,
 }
 
@@ -437,8 +451,9 @@ impl Server {
             .build()
             .expect("server runtime");
         let state = AppState::new(log.clone(), projector.clone(), tokens);
+        let follower = projector.clone();
         let address = runtime.block_on(async {
-            projector.follow(log.clone());
+            follower.follow(log.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
@@ -452,8 +467,21 @@ impl Server {
             address,
             token,
             log,
+            projector,
             state,
         }
+    }
+
+    /// Waits until the read models hold every event in the log and their checkpoint is saved
+    /// (after any save under way), so that nothing this server still owes its disk or its
+    /// CPU falls in what is measured next, on it or on another.
+    fn settle(&self) {
+        self.log.flush().expect("flush");
+        let head = self.log.head().last_seq;
+        self.runtime.block_on(self.projector.reach(&self.log, head));
+        self.projector
+            .save_checkpoint(&self.log)
+            .expect("save the checkpoint");
     }
 
     fn stop(self) {
@@ -589,6 +617,30 @@ impl Plan {
             blocked: Arc::new(blocked),
         }
     }
+
+    /// This plan's actions and `other`'s, as one set for commands to draw from (the id is
+    /// this plan's).
+    fn joined(self, other: Plan) -> Plan {
+        let own = |plan: Plan| {
+            let blocked = Arc::try_unwrap(plan.blocked).unwrap_or_else(|shared| {
+                shared
+                    .iter()
+                    .map(|b| AtomicBool::new(b.load(Ordering::Relaxed)))
+                    .collect()
+            });
+            (plan.actions, blocked)
+        };
+        let id = self.id;
+        let (mut actions, mut blocked) = own(self);
+        let (more, more_blocked) = own(other);
+        actions.extend(more);
+        blocked.extend(more_blocked);
+        Plan {
+            id,
+            actions,
+            blocked: Arc::new(blocked),
+        }
+    }
 }
 
 /// A plan with `n` started actions, built over HTTP by 32 clients.
@@ -669,6 +721,20 @@ impl Run {
         }
         let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len());
         f64::from(self.latencies[i - 1]) / 1000.0
+    }
+
+    /// Runs taken as one: their requests and errors added up, their windows laid end to end.
+    fn pool(runs: Vec<Run>) -> Run {
+        let mut pooled = Run::default();
+        for run in runs {
+            pooled.latencies.extend(run.latencies);
+            pooled.window += run.window;
+            pooled.errors += run.errors;
+            pooled.first_error = pooled.first_error.or(run.first_error);
+            pooled.bytes = pooled.bytes.max(run.bytes);
+        }
+        pooled.latencies.sort_unstable();
+        pooled
     }
 
     fn merge(parts: Vec<TaskRun>, window: Duration) -> Run {
@@ -1041,6 +1107,13 @@ struct BareFigures {
     p99: f64,
 }
 
+/// A phase's throughput and p99 on the smallest log, which the larger logs' are read against.
+struct Baseline {
+    mark: u64,
+    rate: f64,
+    p99: f64,
+}
+
 /// What a figure is set beside: its name and value.
 type Reference = (String, f64);
 
@@ -1050,6 +1123,8 @@ struct Figure {
     unit: &'static str,
     reference: Option<Reference>,
     target: Option<(String, bool)>,
+    /// For the growth figures: the events in the log.
+    size: Option<u64>,
 }
 
 impl Report {
@@ -1067,6 +1142,7 @@ impl Report {
             unit,
             reference,
             target,
+            size: None,
         });
     }
 
@@ -1164,6 +1240,42 @@ impl Report {
                 None,
                 None,
             );
+        }
+    }
+
+    /// The command phase on a log of `mark` events, read against `first`, the same phase on the
+    /// smallest log. The issue bounds the growth of an append's p99 from 10,000 to 1,000,000
+    /// events at 1.5×; a command is an append behind HTTP and a decision, so the same bound is
+    /// held to its p99 at the largest size (`last`).
+    fn growth(&mut self, clients: usize, mark: u64, run: &Run, first: &Baseline, last: bool) {
+        let from = self.rows.len();
+        let prefix = format!("http_growth_durable_commands_{clients}_clients");
+        self.run(&prefix, run, "commands/s", (None, None), None, None, true);
+        if first.mark != mark {
+            let p99 = run.percentile(0.99);
+            let ratio = p99 / first.p99;
+            self.add(
+                format!("{prefix}_p99_vs_{}", first.mark),
+                p99,
+                "ms",
+                Some((format!("{prefix}_p99 at {}", first.mark), first.p99)),
+                last.then(|| {
+                    (
+                        "<= 1.5 of the p99 at the smallest log".to_owned(),
+                        ratio <= 1.5,
+                    )
+                }),
+            );
+            self.add(
+                format!("{prefix}_throughput_vs_{}", first.mark),
+                run.rate(),
+                "commands/s",
+                Some((format!("{prefix}_throughput at {}", first.mark), first.rate)),
+                None,
+            );
+        }
+        for row in &mut self.rows[from..] {
+            row.size = Some(mark);
         }
     }
 
@@ -1276,7 +1388,7 @@ impl Report {
                 "ratio": ratio.map(round),
                 "target": f.target.as_ref().map(|(t, _)| t),
                 "met": f.target.as_ref().map(|(_, m)| m),
-                "size": null,
+                "size": f.size,
             });
             println!("RESULT {}", result_line(&line));
         }
