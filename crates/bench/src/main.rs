@@ -17,6 +17,7 @@
 
 mod drive;
 mod figure;
+mod growth;
 mod machine;
 mod peer;
 mod profile;

@@ -17,10 +17,14 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::drive::{Append, Stored};
+use uuid::Uuid;
+
 use crate::workload::{Event, ACTOR};
 
-pub const SCHEMA: &str = "
-create table events (
+/// The `events` table, named `{table}`: the side-by-side runs use `events`, the growth runs one
+/// table per log size.
+const SCHEMA: &str = "
+create table {table} (
     seq             bigserial   primary key,
     event_id        uuid        not null,
     stream_id       uuid        not null,
@@ -37,9 +41,15 @@ create table events (
     unique (stream_id, stream_version)
 )";
 
-const INSERT: &str = "insert into events (event_id, stream_id, stream_type, stream_version, \
-    recorded_at, effective_at, actor, command_id, correlation_id, schema_version, event_type, data) \
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb)";
+const COLUMNS: &str = "event_id, stream_id, stream_type, stream_version, recorded_at, \
+    effective_at, actor, command_id, correlation_id, schema_version, event_type, data";
+
+/// One writer: its connection, and its insert prepared on it for one table.
+#[derive(Clone)]
+pub struct Writer {
+    client: Arc<Client>,
+    insert: Statement,
+}
 
 /// A running PostgreSQL server; stopped when dropped, so also when a run
 /// fails or panics.
@@ -167,34 +177,84 @@ impl Postgres {
     }
 
     /// A fresh `events` table and one connection per writer.
-    pub async fn writers(&self, writers: usize) -> Result<Vec<(Client, Statement)>, String> {
-        let admin = self.connect().await?;
-        admin
-            .batch_execute(&format!("drop table if exists events; {SCHEMA}"))
+    pub async fn writers(&self, writers: usize) -> Result<Vec<Writer>, String> {
+        self.create_table("events").await?;
+        let clients = self.connections(writers).await?;
+        prepare(&clients, "events").await
+    }
+
+    /// `table`, dropped first if it exists.
+    pub async fn create_table(&self, table: &str) -> Result<(), String> {
+        let schema = SCHEMA.replace("{table}", table);
+        self.connect()
+            .await?
+            .batch_execute(&format!("drop table if exists {table}; {schema}"))
             .await
-            .map_err(|e| format!("creating the events table: {}", pg_error(e)))?;
-        let mut clients = Vec::with_capacity(writers);
-        for _ in 0..writers {
-            let client = self.connect().await?;
-            let insert = client
-                .prepare(INSERT)
-                .await
-                .map_err(|e| format!("preparing the insert: {}", pg_error(e)))?;
-            clients.push((client, insert));
+            .map_err(|e| format!("creating the {table} table: {}", pg_error(e)))
+    }
+
+    pub async fn connections(&self, n: usize) -> Result<Vec<Arc<Client>>, String> {
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n {
+            clients.push(Arc::new(self.connect().await?));
         }
         Ok(clients)
     }
 
-    /// Table and index bytes per stored event.
-    pub async fn bytes_per_event(&self) -> Result<(f64, u64), String> {
+    /// `per_stream` progress notes on each of `streams` (an id and its payload), at versions
+    /// 1 to `per_stream`, taking turns as the log's writers do, in one statement; then a
+    /// checkpoint and `vacuum analyze`, as after any bulk load. The rows are the workload's
+    /// but for their ids and times, which the server makes.
+    pub async fn fill(
+        &self,
+        table: &str,
+        streams: &[(Uuid, String)],
+        per_stream: u64,
+    ) -> Result<(), String> {
+        let client = self.connect().await?;
+        let ids: Vec<Uuid> = streams.iter().map(|(id, _)| *id).collect();
+        let payloads: Vec<&str> = streams.iter().map(|(_, p)| p.as_str()).collect();
+        let fill = format!(
+            "insert into {table} ({COLUMNS}) \
+             select gen_random_uuid(), s.id, 'action', v, now(), now(), $1, gen_random_uuid(), \
+                    gen_random_uuid(), 1, 'ProgressRecorded', s.payload::jsonb \
+             from generate_series(1, $2::bigint) v \
+             cross join unnest($3::uuid[], $4::text[]) with ordinality as s(id, payload, turn) \
+             order by v, s.turn"
+        );
+        client
+            .execute(&fill, &[&ACTOR, &(per_stream as i64), &ids, &payloads])
+            .await
+            .map_err(|e| format!("filling {table}: {}", pg_error(e)))?;
+        for statement in ["checkpoint".to_owned(), format!("vacuum analyze {table}")] {
+            client
+                .batch_execute(&statement)
+                .await
+                .map_err(|e| format!("{statement}: {}", pg_error(e)))?;
+        }
+        Ok(())
+    }
+
+    /// Writes every dirty page back, so that what came before is not flushed during what
+    /// comes next.
+    pub async fn checkpoint(&self) -> Result<(), String> {
+        self.connect()
+            .await?
+            .batch_execute("checkpoint")
+            .await
+            .map_err(|e| format!("checkpoint: {}", pg_error(e)))
+    }
+
+    /// `table`'s bytes (with its indexes) per stored event, and its events.
+    pub async fn bytes_per_event(&self, table: &str) -> Result<(f64, u64), String> {
         let client = self.connect().await?;
         // One statement each: VACUUM may not run inside a transaction.
-        for statement in ["checkpoint", "vacuum analyze events"] {
-            client.batch_execute(statement).await.map_err(pg_error)?;
+        for statement in ["checkpoint".to_owned(), format!("vacuum analyze {table}")] {
+            client.batch_execute(&statement).await.map_err(pg_error)?;
         }
         let row = client
             .query_one(
-                "select pg_total_relation_size('events')::float8, count(*) from events",
+                &format!("select pg_total_relation_size('{table}')::float8, count(*) from {table}"),
                 &[],
             )
             .await
@@ -202,6 +262,26 @@ impl Postgres {
         let (bytes, count): (f64, i64) = (row.get(0), row.get(1));
         Ok((bytes / count.max(1) as f64, count as u64))
     }
+}
+
+/// `table`'s insert, prepared on each of `clients`.
+pub async fn prepare(clients: &[Arc<Client>], table: &str) -> Result<Vec<Writer>, String> {
+    let insert = format!(
+        "insert into {table} ({COLUMNS}) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb)"
+    );
+    let mut writers = Vec::with_capacity(clients.len());
+    for client in clients {
+        let prepared = client
+            .prepare(&insert)
+            .await
+            .map_err(|e| format!("preparing the insert into {table}: {}", pg_error(e)))?;
+        writers.push(Writer {
+            client: client.clone(),
+            insert: prepared,
+        });
+    }
+    Ok(writers)
 }
 
 impl Drop for Postgres {
@@ -215,7 +295,7 @@ impl Drop for Postgres {
 
 /// The peer's append: `writers[w]` inserts `event(w, i)`.
 pub fn append(
-    writers: Vec<(Client, Statement)>,
+    writers: Vec<Writer>,
     event: impl Fn(usize, u64) -> Event + Send + Sync + 'static,
 ) -> Append {
     let writers = Arc::new(writers);
@@ -224,7 +304,7 @@ pub fn append(
         let writers = writers.clone();
         let e = event(w, i);
         Box::pin(async move {
-            let (client, insert) = &writers[w];
+            let Writer { client, insert } = &writers[w];
             let version = (e.expected + 1) as i64;
             let inserted = client
                 .execute(

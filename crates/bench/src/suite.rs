@@ -10,11 +10,12 @@ use uuid::Uuid;
 
 use crate::drive::{self, Run};
 use crate::figure::Figure;
+use crate::growth::Growth;
 use crate::machine::{LoadSampler, Machine};
 use crate::peer::{self, Postgres};
 use crate::profile;
 use crate::report::{Measured, Report};
-use crate::stocktake::{self, Growth};
+use crate::stocktake;
 use crate::subbench::{Ran, SubBench};
 use crate::workload::{progress_payload, Event};
 
@@ -166,17 +167,20 @@ pub fn run(options: &Options) -> Result<(), String> {
             "log bench",
         );
     }
+    let peer = (options.runs("side") || options.runs("growth"))
+        .then(|| start_peer(options, &mut c))
+        .flatten();
     if options.runs("side") {
         section(
             "side by side: Stocktake's log and the PostgreSQL peer, same commands, same writers",
         );
-        if let Err(e) = side_by_side(options, &mut c) {
+        if let Err(e) = side_by_side(options, &mut c, peer.as_ref()) {
             c.notes
                 .push(format!("The side-by-side run stopped early: {e}"));
         }
     }
     if options.runs("growth") {
-        section("growth: append latency at 64, 16 and 1 writers, bytes on disk, start-up and the server's memory at 10k, 100k, 1M events");
+        section("growth: append latency at 64, 16 and 1 writers (the log's and the peer's), bytes on disk, start-up and the server's memory at 10k, 100k, 1M events");
         let marks: Vec<u64> = GROWTH_MARKS
             .iter()
             .map(|m| options.scaled(*m).max(WRITERS as u64 * 10))
@@ -197,6 +201,7 @@ pub fn run(options: &Options) -> Result<(), String> {
             rounds: GROWTH_ROUNDS,
             writers: &writers,
             server,
+            peer: peer.as_ref(),
         };
         let mut figures = Vec::new();
         let result = growth.run(&mut figures, &mut c.notes);
@@ -213,6 +218,8 @@ pub fn run(options: &Options) -> Result<(), String> {
                 .to_owned(),
         );
     }
+    // Stopped before the other benches, so that it holds none of the machine while they run.
+    drop(peer);
     if options.runs("projections") {
         section("projections bench (another crate's; its RESULT lines)");
         sub_bench(
@@ -323,37 +330,42 @@ fn sub_bench(
     }
 }
 
-fn side_by_side(options: &Options, c: &mut Collected) -> Result<(), String> {
-    let server = match peer::bin_dir() {
-        None => {
-            c.notes.push(
-                "PostgreSQL 15 binaries not found (/usr/lib/postgresql/15/bin or STOCKTAKE_PG_BIN; scripts/bench.sh installs them): no peer figures."
-                    .to_owned(),
-            );
-            None
-        }
-        Some(bin) => match Postgres::start(&bin, &options.base) {
-            Ok(server) => Some(server),
-            Err(e) => {
-                c.notes.push(format!("PostgreSQL did not start: {e}"));
-                None
-            }
-        },
+/// The PostgreSQL peer for the side-by-side and growth sections, with the report's note on it.
+fn start_peer(options: &Options, c: &mut Collected) -> Option<Postgres> {
+    let Some(bin) = peer::bin_dir() else {
+        c.notes.push(
+            "PostgreSQL 15 binaries not found (/usr/lib/postgresql/15/bin or STOCKTAKE_PG_BIN; scripts/bench.sh installs them): no peer figures."
+                .to_owned(),
+        );
+        return None;
     };
-    if let Some(s) = &server {
-        c.peer = Some(format!(
-            "{}, started for the run on 127.0.0.1:{}, `synchronous_commit = on`, `fsync = on`, otherwise initdb's defaults; \
-             one tokio-postgres connection per writer; a command is one single-`INSERT` transaction",
-            s.version, s.port
-        ));
-        println!("peer: {}", s.version);
-        if major_version(&s.version) != Some(15) {
-            c.notes.push(format!(
-                "The issue asks for PostgreSQL 15 as the peer; this run's is {} (the machine had no 15).",
-                s.version
-            ));
+    let server = match Postgres::start(&bin, &options.base) {
+        Ok(server) => server,
+        Err(e) => {
+            c.notes.push(format!("PostgreSQL did not start: {e}"));
+            return None;
         }
+    };
+    c.peer = Some(format!(
+        "{}, started for the run on 127.0.0.1:{}, `synchronous_commit = on`, `fsync = on`, otherwise initdb's defaults; \
+         one tokio-postgres connection per writer; a command is one single-`INSERT` transaction",
+        server.version, server.port
+    ));
+    println!("peer: {}", server.version);
+    if major_version(&server.version) != Some(15) {
+        c.notes.push(format!(
+            "The issue asks for PostgreSQL 15 as the peer; this run's is {} (the machine had no 15).",
+            server.version
+        ));
     }
+    Some(server)
+}
+
+fn side_by_side(
+    options: &Options,
+    c: &mut Collected,
+    server: Option<&Postgres>,
+) -> Result<(), String> {
     let runtime = drive::runtime();
     for (writers, total) in SIDE_BY_SIDE {
         let per_writer = options.scaled(total).max(writers as u64 * 10) / writers as u64;
@@ -366,7 +378,7 @@ fn side_by_side(options: &Options, c: &mut Collected) -> Result<(), String> {
         drop(log);
         println!("stocktake  {}", ours.describe());
 
-        let theirs = match &server {
+        let theirs = match server {
             Some(server) => {
                 let clients = runtime.block_on(server.writers(writers))?;
                 let payloads: Vec<(Uuid, String)> =
@@ -382,8 +394,8 @@ fn side_by_side(options: &Options, c: &mut Collected) -> Result<(), String> {
         };
         side_figures(c, writers, &ours, theirs.as_ref());
         if writers == WRITERS {
-            if let Some(server) = &server {
-                let (per_event, events) = runtime.block_on(server.bytes_per_event())?;
+            if let Some(server) = server {
+                let (per_event, events) = runtime.block_on(server.bytes_per_event("events"))?;
                 c.add(
                     "side by side",
                     Figure::new("disk.postgres_bytes_per_event", per_event, "bytes").size(events),
@@ -391,8 +403,6 @@ fn side_by_side(options: &Options, c: &mut Collected) -> Result<(), String> {
             }
         }
     }
-    drop(runtime);
-    drop(server);
     Ok(())
 }
 
