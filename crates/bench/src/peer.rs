@@ -15,10 +15,9 @@ use std::sync::Arc;
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
-
-use crate::drive::{Append, Stored};
 use uuid::Uuid;
 
+use crate::drive::{Append, Stored};
 use crate::workload::{Event, ACTOR};
 
 /// The `events` table, named `{table}`: the side-by-side runs use `events`, the growth runs one
@@ -226,13 +225,7 @@ impl Postgres {
             .execute(&fill, &[&ACTOR, &(per_stream as i64), &ids, &payloads])
             .await
             .map_err(|e| format!("filling {table}: {}", pg_error(e)))?;
-        for statement in ["checkpoint".to_owned(), format!("vacuum analyze {table}")] {
-            client
-                .batch_execute(&statement)
-                .await
-                .map_err(|e| format!("{statement}: {}", pg_error(e)))?;
-        }
-        Ok(())
+        settle(&client, table).await
     }
 
     /// Writes every dirty page back, so that what came before is not flushed during what
@@ -248,10 +241,7 @@ impl Postgres {
     /// `table`'s bytes (with its indexes) per stored event, and its events.
     pub async fn bytes_per_event(&self, table: &str) -> Result<(f64, u64), String> {
         let client = self.connect().await?;
-        // One statement each: VACUUM may not run inside a transaction.
-        for statement in ["checkpoint".to_owned(), format!("vacuum analyze {table}")] {
-            client.batch_execute(&statement).await.map_err(pg_error)?;
-        }
+        settle(&client, table).await?;
         let row = client
             .query_one(
                 &format!("select pg_total_relation_size('{table}')::float8, count(*) from {table}"),
@@ -262,6 +252,19 @@ impl Postgres {
         let (bytes, count): (f64, i64) = (row.get(0), row.get(1));
         Ok((bytes / count.max(1) as f64, count as u64))
     }
+}
+
+/// A checkpoint, then `vacuum analyze` of `table`: every page written back, the visibility
+/// map and statistics up to date, as a DBA leaves a table after a bulk load.
+async fn settle(client: &Client, table: &str) -> Result<(), String> {
+    // One statement each: VACUUM may not run inside a transaction.
+    for statement in ["checkpoint".to_owned(), format!("vacuum analyze {table}")] {
+        client
+            .batch_execute(&statement)
+            .await
+            .map_err(|e| format!("{statement}: {}", pg_error(e)))?;
+    }
+    Ok(())
 }
 
 /// `table`'s insert, prepared on each of `clients`.
