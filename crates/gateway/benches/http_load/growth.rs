@@ -74,7 +74,7 @@ impl Growth {
     }
 
     pub fn run(&self, base: &std::path::Path, client_rt: &Runtime, report: &mut Report) {
-        let mut servers: Vec<Sized> = self
+        let servers: Vec<Sized> = self
             .marks
             .iter()
             .map(|&mark| self.grow(base, client_rt, mark))
@@ -99,7 +99,7 @@ impl Growth {
         }
         let mut first = None;
         let largest = self.marks.last().copied();
-        for (sized, runs) in servers.iter_mut().zip(windows) {
+        for (sized, runs) in servers.iter().zip(windows) {
             let run = Run::pool(runs);
             let head = sized.server.log.head().last_seq;
             let acknowledged = sized.acknowledged.load(Ordering::Relaxed);
