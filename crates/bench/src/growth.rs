@@ -71,11 +71,12 @@ struct PeerSized {
 }
 
 impl Growth<'_> {
-    /// One log per size, each grown to its size first; then the latency windows in rounds,
+    /// One log per size, each grown to its size first and measured there (bytes on disk,
+    /// start-up, resident memory), and a peer table beside it; then the latency windows in rounds,
     /// the logs taking turns in a rotating order, so that the host's slow minutes fall on every
     /// size alike rather than on whichever was measured then (one window per size, measured
     /// one size after another, put a 1M p99 from 0.6 to 2.3 times the 10k one between runs of
-    /// the same build). Then each log's bytes on disk, start-up and resident memory.
+    /// the same build).
     pub fn run(&self, figures: &mut Vec<Figure>, notes: &mut Vec<String>) -> Result<(), String> {
         let most = self.writers.iter().copied().max().unwrap_or(1);
         let runtime = drive::runtime();
@@ -85,10 +86,12 @@ impl Growth<'_> {
         drop(self.grow(&runtime, self.window_per_writer * most as u64, most)?);
         let mut logs = Vec::with_capacity(self.marks.len());
         for &mark in self.marks {
-            logs.push(self.grow(&runtime, mark, most)?);
+            let grown = self.grow(&runtime, mark, most)?;
+            // At its size, before the windows add to it.
+            logs.push(self.size_and_start(grown, figures, notes)?);
         }
         let mut tables = match self.peer {
-            Some(peer) => runtime.block_on(self.grow_peer(peer, most))?,
+            Some(peer) => runtime.block_on(self.grow_peer(peer, most, figures))?,
             None => Vec::new(),
         };
 
@@ -139,25 +142,18 @@ impl Growth<'_> {
             }
         }
 
-        if let Some(peer) = self.peer {
-            for table in &tables {
-                let (per_event, rows) = runtime.block_on(peer.bytes_per_event(&table.table))?;
-                println!("  postgres {rows:>8} rows: {per_event:.0} bytes per event");
-                figures.push(
-                    Figure::new("disk.postgres_bytes_per_event", per_event, "bytes").size(rows),
-                );
-            }
-            tables.clear();
-        }
-        for sized in logs {
-            self.size_and_start(sized, figures, notes)?;
-        }
         Ok(())
     }
 
-    /// One peer table per size, `events_<size>`, filled to its size by `writers` streams, and
-    /// `writers` connections with the insert prepared on each for each table.
-    async fn grow_peer(&self, peer: &Postgres, writers: usize) -> Result<Vec<PeerSized>, String> {
+    /// One peer table per size, `events_<size>`, filled to its size by `writers` streams, with
+    /// its bytes per event then, and `writers` connections with the insert prepared on each for
+    /// each table.
+    async fn grow_peer(
+        &self,
+        peer: &Postgres,
+        writers: usize,
+        figures: &mut Vec<Figure>,
+    ) -> Result<Vec<PeerSized>, String> {
         let clients = peer.connections(writers).await?;
         let mut tables = Vec::with_capacity(self.marks.len());
         for &mark in self.marks {
@@ -171,6 +167,10 @@ impl Growth<'_> {
                 .collect();
             let per_stream = mark.div_ceil(writers as u64);
             peer.fill(&table, &streams, per_stream).await?;
+            let (per_event, rows) = peer.bytes_per_event(&table).await?;
+            println!("  postgres {rows:>8} rows: {per_event:.0} bytes per event");
+            figures
+                .push(Figure::new("disk.postgres_bytes_per_event", per_event, "bytes").size(rows));
             tables.push(PeerSized {
                 writers: peer::prepare(&clients, &table).await?,
                 table,
@@ -219,14 +219,21 @@ impl Growth<'_> {
     }
 
     /// A log's bytes on disk against its JSON Lines export, then the server started on it
-    /// twice (rebuilding its read models, then from their checkpoint).
+    /// twice (rebuilding its read models, then from their checkpoint); the log reopened for
+    /// the windows.
     fn size_and_start(
         &self,
         sized: Sized,
         figures: &mut Vec<Figure>,
         notes: &mut Vec<String>,
-    ) -> Result<(), String> {
-        let Sized { mark, dir, log, .. } = sized;
+    ) -> Result<Sized, String> {
+        let Sized {
+            mark,
+            dir,
+            log,
+            plan,
+            versions,
+        } = sized;
         log.flush().map_err(|e| e.to_string())?;
         let stored = log.head().last_seq;
         let on_disk = log.size_on_disk().map_err(|e| e.to_string())?;
@@ -269,47 +276,64 @@ impl Growth<'_> {
             }
         }
         drop(log);
+        if let Some(server) = self.server {
+            start(server, dir.path(), stored, figures, notes)?;
+        }
+        let log = Log::open(dir.path(), LogOptions::default()).map_err(|e| e.to_string())?;
+        Ok(Sized {
+            mark,
+            log,
+            dir,
+            plan,
+            versions,
+        })
+    }
+}
 
-        let Some(server) = self.server else {
-            return Ok(());
-        };
-        let _ = std::fs::remove_dir_all(dir.path().join("projections"));
-        let cold = startup::time_to_healthy(server, dir.path())?;
-        let warm = startup::time_to_healthy(server, dir.path())?;
-        println!(
+/// The server started on a closed log twice, rebuilding its read models and then from their
+/// checkpoint: the time until it serves, and its resident memory then.
+fn start(
+    server: &Path,
+    dir: &Path,
+    stored: u64,
+    figures: &mut Vec<Figure>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(dir.join("projections"));
+    let cold = startup::time_to_healthy(server, dir)?;
+    let warm = startup::time_to_healthy(server, dir)?;
+    println!(
             "  at {stored:>8} events: serving after {:.0} ms (read models rebuilt), {:.0} ms (from their checkpoint)",
             cold.elapsed.as_secs_f64() * 1e3,
             warm.elapsed.as_secs_f64() * 1e3
         );
-        figures.push(
-            Figure::new("startup.rebuild", cold.elapsed.as_secs_f64() * 1e3, "ms").size(stored),
-        );
-        figures.push(
-            Figure::new("startup.checkpoint", warm.elapsed.as_secs_f64() * 1e3, "ms").size(stored),
-        );
-        for (name, start) in [("rebuilt", cold), ("from_checkpoint", warm)] {
-            match start.resident_bytes {
-                Some(bytes) => {
-                    println!(
-                        "  at {stored:>8} events: the server holds {:.1} MB resident ({name})",
-                        bytes as f64 / 1e6
-                    );
-                    figures.push(
-                        Figure::new(
-                            format!("memory.server_resident.{name}"),
-                            bytes as f64 / 1e6,
-                            "MB",
-                        )
-                        .size(stored),
-                    );
-                }
-                None => notes.push(format!(
-                    "No resident memory for the server at {stored} events: /proc/PID/status unreadable"
-                )),
+    figures
+        .push(Figure::new("startup.rebuild", cold.elapsed.as_secs_f64() * 1e3, "ms").size(stored));
+    figures.push(
+        Figure::new("startup.checkpoint", warm.elapsed.as_secs_f64() * 1e3, "ms").size(stored),
+    );
+    for (name, start) in [("rebuilt", cold), ("from_checkpoint", warm)] {
+        match start.resident_bytes {
+            Some(bytes) => {
+                println!(
+                    "  at {stored:>8} events: the server holds {:.1} MB resident ({name})",
+                    bytes as f64 / 1e6
+                );
+                figures.push(
+                    Figure::new(
+                        format!("memory.server_resident.{name}"),
+                        bytes as f64 / 1e6,
+                        "MB",
+                    )
+                    .size(stored),
+                );
             }
+            None => notes.push(format!(
+                "No resident memory for the server at {stored} events: /proc/PID/status unreadable"
+            )),
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// The p99 at `now` against the p99 at `first`: the value is the p99 in ms, the ratio its
