@@ -669,6 +669,50 @@ async fn a_half_sent_request_does_not_hold_a_stop_up() {
     assert!(history.text.contains("Before the stop"), "{}", history.text);
 }
 
+/// A client that sends its request's head slowly, or never finishes it, loses its connection
+/// once the head has taken `--header-read-timeout`, while other clients are served as before.
+#[tokio::test]
+async fn a_request_head_that_takes_too_long_loses_its_connection() {
+    use std::io::{Read, Write};
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let (server, _) = Server::launch(
+        &temp.path().join("data"),
+        &Launch {
+            args: vec!["--header-read-timeout".into(), "1".into()],
+            ..Launch::default()
+        },
+    );
+    let address = server.client().address();
+    let mut slow = std::net::TcpStream::connect(&address).expect("connects");
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("a read timeout");
+    let began = std::time::Instant::now();
+    // A byte of the head every 300 ms: never idle long, never done.
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nX-Slow: ");
+    slow.write_all(head.as_bytes())
+        .expect("the head's start is sent");
+    let mut dripping = true;
+    while dripping && began.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        dripping = slow.write_all(b"a").is_ok();
+    }
+    let took = began.elapsed();
+    assert!(
+        !dripping && took < std::time::Duration::from_secs(10),
+        "the server still took the head's bytes after {took:?}, with a head timeout of 1 s"
+    );
+    // Closed, not answered: whatever arrived before the close is no answer to the request.
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "the unfinished request was answered: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    let healthy = server.client().get("/healthz").await;
+    assert_eq!(healthy.status, 200, "{}", healthy.text);
+}
+
 #[tokio::test]
 async fn large_answers_are_compressed_for_clients_that_accept_it_and_small_ones_never() {
     let server = Server::start_demo();

@@ -41,6 +41,12 @@ pub enum Command {
         /// left is a client that never finished sending a request.
         #[arg(long, value_name = "SECONDS", default_value_t = 35)]
         shutdown_grace: u64,
+        /// How long a client may take to send a request's head (its request line and
+        /// headers), from the connection's opening or its previous response; a connection
+        /// that takes longer is closed, so that clients which send slowly or never finish
+        /// cannot hold the server's connections.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        header_read_timeout: u64,
     },
     /// Load the demo journey (the Croydon improvement plan, 2017 to 2019) into an empty log.
     Demo {

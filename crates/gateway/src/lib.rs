@@ -16,6 +16,7 @@ mod observe;
 pub mod openapi;
 pub mod overview_cache;
 pub mod problem;
+pub mod serve;
 pub mod service;
 pub mod state;
 pub mod tokens;

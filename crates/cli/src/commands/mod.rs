@@ -19,11 +19,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             demo,
             shutdown_grace,
+            header_read_timeout,
         } => serve::run(
             &data.data_dir,
             listen,
             demo,
-            Duration::from_secs(shutdown_grace),
+            serve::Timeouts {
+                shutdown_grace: Duration::from_secs(shutdown_grace),
+                header_read: Duration::from_secs(header_read_timeout),
+            },
         ),
         Command::Demo { data } => demo::run(&data.data_dir),
         Command::Token { action } => token::run(action),

@@ -15,11 +15,20 @@ use tracing_subscriber::EnvFilter;
 
 use crate::data_dir;
 
+/// How long the server waits for its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// For connections still open when a stop begins.
+    pub shutdown_grace: Duration,
+    /// For a request's head, from a connection's opening or the end of its last response.
+    pub header_read: Duration,
+}
+
 pub fn run(
     data_dir: &Path,
     listen: SocketAddr,
     demo: bool,
-    shutdown_grace: Duration,
+    timeouts: Timeouts,
 ) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -43,7 +52,7 @@ pub fn run(
     ensure_a_director_token(data_dir)?;
     let projector = data_dir::project(&log, data_dir)?;
     let runtime = runtime_builder().build()?;
-    runtime.block_on(serve(data_dir, log, projector, listen, shutdown_grace))
+    runtime.block_on(serve(data_dir, log, projector, listen, timeouts))
 }
 
 /// A fresh data directory gets a director token, written owner-only beside the data, so the
@@ -79,7 +88,7 @@ async fn serve(
     mut log: Log,
     mut projector: Projector,
     listen: SocketAddr,
-    shutdown_grace: Duration,
+    timeouts: Timeouts,
 ) -> anyhow::Result<()> {
     let socket = std::net::TcpListener::bind(listen)?;
     socket.set_nonblocking(true)?;
@@ -118,15 +127,16 @@ async fn serve(
                 state.close();
             }
         };
-        let serving = axum::serve(listener, app(state)).with_graceful_shutdown(round);
+        let serving =
+            stocktake_gateway::serve::serve(listener, app(state), timeouts.header_read, round);
         let mut stopping = end.clone();
         tokio::select! {
-            served = std::future::IntoFuture::into_future(serving) => served?,
+            served = serving => served?,
             () = async {
                 let _ = stopping.wait_for(Option::is_some).await;
-                tokio::time::sleep(shutdown_grace).await;
+                tokio::time::sleep(timeouts.shutdown_grace).await;
             } => tracing::warn!(
-                grace = ?shutdown_grace,
+                grace = ?timeouts.shutdown_grace,
                 "connections still open when the stop's grace ran out; going without them"
             ),
         }

@@ -59,6 +59,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use stocktake_domain::Command;
+use stocktake_gateway::serve;
 use stocktake_gateway::service::{self, CommandRequest};
 use stocktake_gateway::tokens::{Role, TokenStore};
 use stocktake_gateway::{app, AppState};
@@ -459,7 +460,12 @@ impl Server {
                 .expect("bind");
             let address = listener.local_addr().expect("address");
             let router = app(state.clone());
-            tokio::spawn(async move { axum::serve(listener, router).await });
+            tokio::spawn(serve::serve(
+                listener,
+                router,
+                serve::HEADER_READ_TIMEOUT,
+                std::future::pending(),
+            ));
             address
         });
         Server {
