@@ -119,6 +119,14 @@ fn one_action(errors: &[&str]) -> Value {
     one
 }
 
+/// `as_of` and `known_at` as filters of the log's own routes: the events they let in.
+fn log_filter_params() -> Value {
+    json!([
+        {"name": "as_of", "in": "query", "required": false, "schema": time_schema(), "description": "Only events effective by then."},
+        {"name": "known_at", "in": "query", "required": false, "schema": time_schema(), "description": "Only events recorded by then: the log as it stood."}
+    ])
+}
+
 fn with(mut params: Value, more: Value) -> Value {
     params
         .as_array_mut()
@@ -360,15 +368,13 @@ fn base_document(object: Value) -> Value {
             "/api/v1/events": read("The log, as stored",
                 with(json!([{"name": "after", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}},
                        {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}]),
-                    json!([{"name": "as_of", "in": "query", "required": false, "schema": time_schema(), "description": "Only events effective by then."},
-                           {"name": "known_at", "in": "query", "required": false, "schema": time_schema(), "description": "Only events recorded by then: the log as it stood."}])),
+                    log_filter_params()),
                 json!({"$ref": "#/components/schemas/EventPage"}), &["400", "401"]),
             "/api/v1/events/stream": {"get": {
                 "summary": "New events as Server-Sent Events; resume with Last-Event-ID",
-                "parameters": [{"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string"}},
-                               {"name": "after", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}},
-                               {"name": "as_of", "in": "query", "required": false, "schema": time_schema(), "description": "Only events effective by then."},
-                               {"name": "known_at", "in": "query", "required": false, "schema": time_schema(), "description": "Only events recorded by then."}],
+                "parameters": with(json!([{"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string"}},
+                               {"name": "after", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}]),
+                    log_filter_params()),
                 "responses": {"200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                               "400": problems(&["400"])["400"], "401": problems(&["401"])["401"]},
                 "security": [{"bearer": []}]

@@ -8,7 +8,7 @@ use stocktake_domain::{
     ActionId, ActionStatus, Command, DisplayRag, MeasureId, PlanId, Rag, TimeInput, VisitId,
 };
 use stocktake_projections::views::measure::Trend;
-use stocktake_projections::views::{action, changes, drift, measure, overview, visit};
+use stocktake_projections::views::{self, action, changes, drift, measure, overview, visit};
 use stocktake_projections::{At, ReadModel};
 use uuid::Uuid;
 
@@ -387,4 +387,21 @@ fn the_activity_feed_is_newest_first_and_bounded() {
     .unwrap();
     assert_eq!(known.entries[0].seq, 10);
     let _ = Duration::days(1);
+}
+
+#[test]
+fn a_plan_s_lists_say_their_moment_and_only_for_a_plan_that_existed_then() {
+    let model = croydon_2018().model();
+    let now = day(2026, 1, 1);
+    let at = At::as_of(day(2018, 3, 1));
+    let moment = views::plan_moment(&model, plan_id(), &at, now).unwrap();
+    assert_eq!(moment.as_of, Some(day(2018, 3, 1)));
+    assert_eq!(moment.reference_time, day(2018, 3, 1));
+    assert_eq!(moment.last_seq, model.last_seq());
+
+    let before =
+        views::plan_moment(&model, plan_id(), &At::as_of(day(2017, 12, 1)), now).unwrap_err();
+    assert!(before.at_moment, "the plan exists, but not then");
+    let unknown = views::plan_moment(&model, PlanId(Uuid::from_u128(9)), &at, now).unwrap_err();
+    assert!(!unknown.at_moment, "no such plan at all");
 }

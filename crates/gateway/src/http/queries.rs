@@ -6,7 +6,9 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use stocktake_domain::{ActionId, MeasureId, PlanId, VisitId};
-use stocktake_projections::views::{action, changes, drift, measure, overview, visit, Moment};
+use stocktake_projections::views::{
+    self, action, changes, drift, measure, overview, visit, Moment,
+};
 use uuid::Uuid;
 
 use super::auth::Caller;
@@ -141,11 +143,16 @@ pub async fn plan_activity(
     .into_response())
 }
 
-/// A list of a plan's measures or visits, with the moment it describes.
 #[derive(serde::Serialize)]
-struct Listed<T: serde::Serialize> {
+struct PlanMeasures {
+    measures: Vec<measure::MeasureView>,
     #[serde(flatten)]
-    items: T,
+    moment: Moment,
+}
+
+#[derive(serde::Serialize)]
+struct PlanVisits {
+    visits: Vec<visit::VisitView>,
     #[serde(flatten)]
     moment: Moment,
 }
@@ -158,14 +165,10 @@ pub async fn plan_measures(
 ) -> Result<Response, ApiError> {
     let plan_id: PlanId = id(&plan_id, "plan")?;
     let at = params.at()?;
-    let model = state.read_model().await;
-    let moment = overview::plan_overview(&model, plan_id, &at, state.now())?.moment;
-    let measures = measure::plan_measures(&model, plan_id, &at, state.now());
-    Ok(Json(Listed {
-        items: serde_json::json!({ "measures": measures }),
-        moment,
-    })
-    .into_response())
+    let (model, now) = (state.read_model().await, state.now());
+    let moment = views::plan_moment(&model, plan_id, &at, now)?;
+    let measures = measure::plan_measures(&model, plan_id, &at, now);
+    Ok(Json(PlanMeasures { measures, moment }).into_response())
 }
 
 pub async fn plan_visits(
@@ -176,14 +179,10 @@ pub async fn plan_visits(
 ) -> Result<Response, ApiError> {
     let plan_id: PlanId = id(&plan_id, "plan")?;
     let at = params.at()?;
-    let model = state.read_model().await;
-    let moment = overview::plan_overview(&model, plan_id, &at, state.now())?.moment;
-    let visits = visit::plan_visits(&model, plan_id, &at, state.now());
-    Ok(Json(Listed {
-        items: serde_json::json!({ "visits": visits }),
-        moment,
-    })
-    .into_response())
+    let (model, now) = (state.read_model().await, state.now());
+    let moment = views::plan_moment(&model, plan_id, &at, now)?;
+    let visits = visit::plan_visits(&model, plan_id, &at, now);
+    Ok(Json(PlanVisits { visits, moment }).into_response())
 }
 
 pub async fn get_action(

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use stocktake_domain::aggregates::{Action, Measure, Plan, Visit};
-use stocktake_domain::{AggregateState, EntityKind, StreamRef};
+use stocktake_domain::{AggregateState, EntityKind, PlanId, StreamRef};
 use uuid::Uuid;
 
 use crate::at::At;
@@ -209,4 +209,17 @@ impl Moment {
             last_seq: model.last_seq(),
         }
     }
+}
+
+/// The moment a list of a plan's members (its measures, its visits) describes, if the plan
+/// existed then: a list of something that did not is not an empty list.
+pub fn plan_moment(
+    model: &ReadModel,
+    plan_id: PlanId,
+    at: &At,
+    now: DateTime<Utc>,
+) -> Result<Moment, NotFound> {
+    let stream = StreamRef::plan(plan_id);
+    plan_at(model, stream, at).ok_or_else(|| not_found(model, stream, EntityKind::Plan))?;
+    Ok(Moment::new(model, at, now))
 }
